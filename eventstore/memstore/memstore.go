@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -30,6 +31,7 @@ type Store struct {
 	closed      bool
 	all         []eventstore.RecordedEvent
 	streams     map[string][]int // stream id → indexes into all
+	eventIDs    map[uuid.UUID]struct{}
 	snapshots   map[string]eventstore.Snapshot
 	checkpoints map[string]int64
 	subscribers map[chan struct{}]struct{}
@@ -53,6 +55,7 @@ func New(opts ...Option) *Store {
 		maxEventBytes: eventstore.DefaultMaxEventBytes,
 		now:           time.Now,
 		streams:       make(map[string][]int),
+		eventIDs:      make(map[uuid.UUID]struct{}),
 		snapshots:     make(map[string]eventstore.Snapshot),
 		checkpoints:   make(map[string]int64),
 		subscribers:   make(map[chan struct{}]struct{}),
@@ -80,13 +83,23 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if !expected.Satisfied(version) {
 		return nil, &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: version}
 	}
+	ids := make([]uuid.UUID, len(events))
+	seen := make(map[uuid.UUID]bool, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+		if ids[i] == uuid.Nil {
+			ids[i] = uuid.New()
+		}
+		if _, dup := s.eventIDs[ids[i]]; dup || seen[ids[i]] {
+			return nil, fmt.Errorf("%w: event id %s is already stored", eventstore.ErrInvalid, ids[i])
+		}
+		seen[ids[i]] = true
+	}
 	now := s.now().UTC()
 	recorded := make([]eventstore.RecordedEvent, len(events))
 	for i, e := range events {
-		id := e.ID
-		if id == uuid.Nil {
-			id = uuid.New()
-		}
+		id := ids[i]
+		s.eventIDs[id] = struct{}{}
 		recorded[i] = eventstore.RecordedEvent{
 			GlobalPosition: int64(len(s.all)) + 1,
 			StreamID:       streamID,

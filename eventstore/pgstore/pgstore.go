@@ -1,0 +1,136 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+// DefaultSchema is the schema the store uses when given none.
+const DefaultSchema = "ringleader"
+
+// Store is the PostgreSQL event store. Create it with Open.
+type Store struct {
+	pool          *pgxpool.Pool
+	schema        string
+	channel       string // NOTIFY channel, one per schema
+	maxEventBytes int
+	log           zerolog.Logger
+
+	notify *notifier
+
+	closeOnce sync.Once
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+type options struct {
+	schema        string
+	migrate       bool
+	maxEventBytes int
+	log           zerolog.Logger
+	configure     func(*pgxpool.Config)
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithSchema sets the schema holding the store's tables (default DefaultSchema). It
+// is created if missing.
+func WithSchema(schema string) Option { return func(o *options) { o.schema = schema } }
+
+// WithoutMigrations makes Open skip applying migrations; the schema must then be
+// current already (see Migrate).
+func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
+
+// WithMaxEventBytes sets the size limit of one event's data plus metadata (default
+// eventstore.DefaultMaxEventBytes).
+func WithMaxEventBytes(n int) Option { return func(o *options) { o.maxEventBytes = n } }
+
+// WithLogger sets the logger for background work (the notification listener). The
+// default discards.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithPoolConfig lets the caller adjust the pgx pool configuration (size, timeouts,
+// TLS) after it is parsed from the DSN and before the pool is created.
+func WithPoolConfig(f func(*pgxpool.Config)) Option { return func(o *options) { o.configure = f } }
+
+// Open connects to PostgreSQL at dsn (a URL or key=value string, as pgx accepts;
+// pool settings such as pool_max_conns may be given in it), applies migrations and
+// returns a ready store. It fails with a clear error if the database cannot be
+// reached.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{schema: DefaultSchema, migrate: true, maxEventBytes: eventstore.DefaultMaxEventBytes, log: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.schema == "" {
+		return nil, fmt.Errorf("%w: empty schema name", eventstore.ErrInvalid)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: parse DSN: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{o.schema}.Sanitize()
+	if o.configure != nil {
+		o.configure(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: create pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: cannot reach PostgreSQL at %s:%d/%s: %w",
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	if o.migrate {
+		if err := migrate(ctx, pool, o.schema); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	s := &Store{
+		pool:          pool,
+		schema:        o.schema,
+		channel:       "ringleader_appends_" + o.schema,
+		maxEventBytes: o.maxEventBytes,
+		log:           o.log,
+	}
+	s.notify = newNotifier(pool, s.channel, o.log)
+	return s, nil
+}
+
+// Pool returns the store's connection pool, whose search_path is the store's schema.
+// Projections use it to write their rows and their checkpoint in one transaction.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Schema returns the schema holding the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// Close stops the notification goroutines and closes the pool. It is safe to call
+// more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.notify.close()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// wrap names the failed operation and reports a closed store as eventstore.ErrClosed.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.notify.isClosed() {
+		return fmt.Errorf("pgstore: %s: %w", op, eventstore.ErrClosed)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, err)
+}

@@ -1,0 +1,13 @@
+package pgstore_test
+
+import (
+	"testing"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/eventstore/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return pgtest.NewStore(t) })
+}

@@ -1,0 +1,93 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+const eventColumns = `global_position, stream_id, stream_version, event_id, event_type, data, metadata, created_at`
+
+// visible is the watermark condition of the global order: only events of transactions
+// older than every running transaction (see the package doc).
+const visible = `tx_id < pg_snapshot_xmin(pg_current_snapshot())`
+
+// ReadStream implements eventstore.StreamReader.
+func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int64, limit int) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return nil, err
+	}
+	if err := eventstore.ValidateLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3`,
+		streamID, fromVersion, limit)
+	events, err := collectEvents(rows, err)
+	return events, s.wrap("read stream "+strconv.Quote(streamID), err)
+}
+
+// StreamVersion implements eventstore.StreamReader.
+func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return 0, err
+	}
+	var version int64
+	err := s.pool.QueryRow(ctx, `SELECT stream_version FROM streams WHERE stream_id = $1`, streamID).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return version, s.wrap("read version of stream "+strconv.Quote(streamID), err)
+}
+
+// ReadAll implements eventstore.AllReader behind the visibility watermark.
+func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE global_position >= $1 AND `+visible+` ORDER BY global_position LIMIT $2`,
+		fromPosition, limit)
+	events, err := collectEvents(rows, err)
+	return events, s.wrap("read $all", err)
+}
+
+// HeadPosition implements eventstore.AllReader.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(global_position), 0) FROM events WHERE `+visible).Scan(&head)
+	return head, s.wrap("read head position", err)
+}
+
+// ReadCommandEvents implements eventstore.CommandIndex, using the command-id index.
+func (s *Store) ReadCommandEvents(ctx context.Context, streamID, commandID string) ([]eventstore.RecordedEvent, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE metadata ->> 'command_id' = $2 AND stream_id = $1 ORDER BY stream_version`,
+		streamID, commandID)
+	events, err := collectEvents(rows, err)
+	return events, s.wrap("read events of command "+strconv.Quote(commandID), err)
+}
+
+// collectEvents scans rows of eventColumns; it takes the Query's error too so callers
+// stay one line.
+func collectEvents(rows pgx.Rows, err error) ([]eventstore.RecordedEvent, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (eventstore.RecordedEvent, error) {
+		var e eventstore.RecordedEvent
+		err := row.Scan(&e.GlobalPosition, &e.StreamID, &e.StreamVersion, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.CreatedAt)
+		if e.Metadata == nil {
+			e.Metadata = map[string]string{}
+		}
+		e.CreatedAt = e.CreatedAt.UTC()
+		return e, err
+	})
+}

@@ -1,0 +1,147 @@
+// Package storetest is the conformance suite every eventstore.Store implementation
+// must pass. An implementation's test calls Run with a constructor that returns a
+// fresh, empty store for each subtest:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) eventstore.Store { return memstore.New() })
+//	}
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+// NewStore returns a fresh, empty store for one subtest; the suite closes it.
+type NewStore func(t *testing.T) eventstore.Store
+
+// Run runs every conformance test against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s eventstore.Store)
+	}{
+		{"AppendAndReadBack", testAppendAndReadBack},
+		{"ExpectedVersion", testExpectedVersion},
+		{"ConcurrentAppendsToOneStreamOneWinner", testOneWinner},
+		{"ConcurrentAppendsToManyStreams", testManyStreams},
+		{"ReadStreamPaging", testReadStreamPaging},
+		{"ReadAllPaging", testReadAllPaging},
+		{"Snapshots", testSnapshots},
+		{"Checkpoints", testCheckpoints},
+		{"ConcurrentCheckpointCompareAndSet", testCheckpointRace},
+		{"BadInputWritesNothing", testBadInput},
+		{"DuplicateEventID", testDuplicateEventID},
+		{"CommandIndex", testCommandIndex},
+		{"Notifications", testNotifications},
+		{"Closed", testClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { _ = s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+// ctxFor returns a context that ends with the test or after a generous timeout.
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// events makes n events of type typ whose data records their index.
+func events(typ string, n int) []eventstore.EventData {
+	out := make([]eventstore.EventData, n)
+	for i := range out {
+		out[i] = eventstore.EventData{
+			Type:     typ,
+			Data:     json.RawMessage(fmt.Sprintf(`{"n": %d, "note": "event %d"}`, i, i)),
+			Metadata: map[string]string{"index": fmt.Sprint(i)},
+		}
+	}
+	return out
+}
+
+func mustAppend(t *testing.T, s eventstore.Store, stream string, expected eventstore.ExpectedVersion, evs []eventstore.EventData) []eventstore.RecordedEvent {
+	t.Helper()
+	rec, err := s.Append(ctxFor(t), stream, expected, evs)
+	if err != nil {
+		t.Fatalf("append %d events to %s expecting %s: %v", len(evs), stream, expected, err)
+	}
+	return rec
+}
+
+// readStream reads a whole stream through the paging helper.
+func readStream(t *testing.T, s eventstore.Store, stream string) []eventstore.RecordedEvent {
+	t.Helper()
+	var out []eventstore.RecordedEvent
+	for e, err := range eventstore.StreamEvents(ctxFor(t), s, stream, 1, 7) {
+		if err != nil {
+			t.Fatalf("read stream %s: %v", stream, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// readAll reads the whole global order in pages of 13.
+func readAll(t *testing.T, s eventstore.Store) []eventstore.RecordedEvent {
+	t.Helper()
+	var out []eventstore.RecordedEvent
+	next := int64(1)
+	for {
+		page, err := s.ReadAll(ctxFor(t), next, 13)
+		if err != nil {
+			t.Fatalf("read $all from %d: %v", next, err)
+		}
+		out = append(out, page...)
+		if len(page) < 13 {
+			return out
+		}
+		next = page[len(page)-1].GlobalPosition + 1
+	}
+}
+
+func streamVersion(t *testing.T, s eventstore.Store, stream string) int64 {
+	t.Helper()
+	v, err := s.StreamVersion(ctxFor(t), stream)
+	if err != nil {
+		t.Fatalf("stream version of %s: %v", stream, err)
+	}
+	return v
+}
+
+// sameJSON compares two JSON documents by meaning: stores may reformat them (jsonb
+// drops whitespace and orders keys).
+func sameJSON(t *testing.T, a, b json.RawMessage) bool {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatalf("not JSON: %s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("not JSON: %s: %v", b, err)
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+// waitFor polls cond every few milliseconds until it holds or total elapses.
+func waitFor(t *testing.T, total time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", total, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
