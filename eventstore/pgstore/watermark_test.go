@@ -1,0 +1,236 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+)
+
+func oneEvent(typ string) []eventstore.EventData {
+	return []eventstore.EventData{{Type: typ, Data: []byte(`{}`)}}
+}
+
+// schemaConn is a connection of its own to the store's schema, for transactions the
+// test holds open.
+func schemaConn(t *testing.T, s *pgstore.Store) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(pgtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{s.Schema()}.Sanitize()
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// beginAppend runs rl_append inside a transaction it leaves open.
+func beginAppend(t *testing.T, conn *pgx.Conn, stream string) (pgx.Tx, int64) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos, version int64
+	var at time.Time
+	if err := tx.QueryRow(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, eventstore.AnyVersion, oneEvent("Slow"))...).Scan(&pos, &version, &at); err != nil {
+		t.Fatal(err)
+	}
+	return tx, pos
+}
+
+func positions(events []eventstore.RecordedEvent) []int64 {
+	out := make([]int64, len(events))
+	for i, e := range events {
+		out[i] = e.GlobalPosition
+	}
+	return out
+}
+
+// TestReadAllDoesNotSkipASlowTransaction holds one append's transaction open while
+// later-numbered appends commit, and shows that ReadAll holds those back until the
+// slow one ends, so a reader continuing from its last position never skips it.
+func TestReadAllDoesNotSkipASlowTransaction(t *testing.T) {
+	for _, outcome := range []string{"commit", "rollback"} {
+		t.Run(outcome, func(t *testing.T) {
+			ctx := context.Background()
+			s := pgtest.NewStore(t)
+			first, err := s.Append(ctx, "a", eventstore.NoStream, oneEvent("First"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p1 := first[0].GlobalPosition
+
+			tx, slow := beginAppend(t, schemaConn(t, s), "slow")
+			var later []int64
+			for _, stream := range []string{"b", "c"} {
+				rec, err := s.Append(ctx, stream, eventstore.NoStream, oneEvent("Later"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				later = append(later, rec[0].GlobalPosition)
+			}
+			if !(p1 < slow && slow < later[0] && later[0] < later[1]) {
+				t.Fatalf("positions %d, %d, %v: the slow append should sit between", p1, slow, later)
+			}
+
+			// The scenario is real: committed rows above the open one are there to see.
+			var naive []int64
+			rows, _ := s.Pool().Query(ctx, "SELECT global_position FROM events WHERE global_position > $1 ORDER BY 1", p1)
+			naive, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil || fmt.Sprint(naive) != fmt.Sprint(later) {
+				t.Fatalf("a reader without the watermark sees %v (%v), want %v", naive, err, later)
+			}
+
+			got, err := s.ReadAll(ctx, p1+1, 100)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("ReadAll past %d while position %d is uncommitted: %v, %v; want nothing", p1, slow, positions(got), err)
+			}
+			if head, err := s.HeadPosition(ctx); err != nil || head != p1 {
+				t.Fatalf("head %d, %v while %d is uncommitted; want %d", head, err, slow, p1)
+			}
+
+			want := later
+			if outcome == "commit" {
+				err = tx.Commit(ctx)
+				want = append([]int64{slow}, later...)
+			} else {
+				err = tx.Rollback(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = s.ReadAll(ctx, p1+1, 100)
+			if err != nil || fmt.Sprint(positions(got)) != fmt.Sprint(want) {
+				t.Fatalf("after %s: ReadAll = %v, %v; want %v", outcome, positions(got), err, want)
+			}
+		})
+	}
+}
+
+// TestAppendMustBeFirstWriteOfItsTransaction: a transaction id taken before the
+// append's lock would break the watermark, so rl_append refuses it; several appends
+// in one transaction are fine.
+func TestAppendMustBeFirstWriteOfItsTransaction(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewStore(t)
+	conn := schemaConn(t, s)
+
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO checkpoints (name, position) VALUES ('other write', 1)"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs("x", eventstore.AnyVersion, oneEvent("E"))...)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != pgstore.SQLStateNotFirstWrite {
+		t.Fatalf("append after another write: %v, want SQLSTATE %s", err, pgstore.SQLStateNotFirstWrite)
+	}
+	if !errors.Is(s.AppendError("x", eventstore.AnyVersion, err), eventstore.ErrInvalid) {
+		t.Errorf("SQLSTATE %s is not reported as ErrInvalid", pgstore.SQLStateNotFirstWrite)
+	}
+
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, stream := range []string{"x", "y", "x"} {
+			if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, eventstore.AnyVersion, oneEvent("E"))...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("three appends in one transaction: %v", err)
+	}
+	if v, _ := s.StreamVersion(ctx, "x"); v != 2 {
+		t.Errorf("stream x at version %d, want 2", v)
+	}
+}
+
+// TestTailingReaderSeesEveryEventOnce races writers whose transactions stall for a
+// random while before committing against a reader that tails $all from its last
+// position, as an event handler does. The reader must see every committed event
+// exactly once, in increasing position order.
+func TestTailingReaderSeesEveryEventOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := pgtest.NewStore(t)
+	const writers, txEach = 6, 25
+
+	var wg sync.WaitGroup
+	for w := range writers {
+		conn := schemaConn(t, s)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range txEach {
+				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(fmt.Sprintf("w%d", w), eventstore.AnyVersion, oneEvent("E"))...); err != nil {
+						return err
+					}
+					_, err := tx.Exec(ctx, "SELECT pg_sleep($1)", rand.Float64()*0.004)
+					return err
+				})
+				if err != nil {
+					t.Errorf("writer %d tx %d: %v", w, i, err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	var seen []int64
+	next := int64(1)
+	read := func() int {
+		page, err := s.ReadAll(ctx, next, 7)
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		for _, e := range page {
+			seen = append(seen, e.GlobalPosition)
+			next = e.GlobalPosition + 1
+		}
+		return len(page)
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		for read() > 0 {
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for read() > 0 {
+	}
+
+	rows, _ := s.Pool().Query(ctx, "SELECT global_position FROM events ORDER BY 1")
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != writers*txEach {
+		t.Fatalf("%d events stored, want %d", len(stored), writers*txEach)
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(stored) {
+		t.Fatalf("the tailing reader saw %d events, the store holds %d:\nseen   %v\nstored %v", len(seen), len(stored), seen, stored)
+	}
+}
