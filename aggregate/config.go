@@ -1,0 +1,130 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+// Store is what the aggregate runtime needs of an event store. eventstore.Store
+// implementations (pgstore, memstore) satisfy it.
+type Store interface {
+	eventstore.Appender
+	eventstore.StreamReader
+	eventstore.SnapshotStore
+	eventstore.CommandIndex
+}
+
+// Defaults used for zero Config fields.
+const (
+	DefaultTimeout         = 5 * time.Second
+	DefaultMaxLive         = 10_000
+	DefaultMaxRetries      = 5
+	DefaultSweepInterval   = time.Second
+	DefaultCommandIDMemory = 1_000
+)
+
+// Config configures a Dispatcher. Zero fields take the defaults named below.
+type Config struct {
+	// Store is the event store. Required.
+	Store Store
+	// Router routes commands. Required; it must pass Validate.
+	Router *Router
+	// Logger receives the dispatcher's logs. Nil discards them (zerolog.Nop()).
+	Logger *zerolog.Logger
+	// Timeout is the default dispatch timeout. Zero means DefaultTimeout (5 s).
+	Timeout time.Duration
+	// MaxLive caps the live aggregate instances of this dispatcher, all types
+	// together; past it the least recently used idle instance is passivated. Zero
+	// means DefaultMaxLive (10 000).
+	MaxLive int
+	// MaxRetries is how many times a command is re-run after losing an optimistic
+	// concurrency race before Dispatch fails with a *ConflictError. Zero means
+	// DefaultMaxRetries (5); negative means none.
+	MaxRetries int
+	// SweepInterval is how often instances whose lifespan ran out are passivated.
+	// Zero means DefaultSweepInterval (1 s).
+	SweepInterval time.Duration
+	// CommandIDMemory is how many recent command ids a live instance remembers so
+	// that it can answer duplicate checks without asking the store. Zero means
+	// DefaultCommandIDMemory (1 000).
+	CommandIDMemory int
+	// Now is the clock lifespans are measured with. Nil means time.Now.
+	Now func() time.Time
+	// StrongConsistency is waited on by dispatches with Consistency Strong. Nil means
+	// Strong is recorded in the Result only.
+	StrongConsistency ConsistencyWaiter
+	// Knobs are testing hooks; nil in production.
+	Knobs *TestingKnobs
+}
+
+// TestingKnobs let tests force interleavings deterministically. All fields may be nil.
+type TestingKnobs struct {
+	// BeforeAppend runs on the instance goroutine just before each append, with the
+	// stream id, the expected version and the 1-based attempt number.
+	BeforeAppend func(streamID string, expected int64, attempt int)
+	// AfterRehydrate runs on the instance goroutine after an instance is loaded, with
+	// the version of the snapshot used (0 if none) and how many events were replayed.
+	AfterRehydrate func(streamID string, snapshotVersion int64, replayed int)
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		l := zerolog.Nop()
+		c.Logger = &l
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxLive == 0 {
+		c.MaxLive = DefaultMaxLive
+	}
+	switch {
+	case c.MaxRetries == 0:
+		c.MaxRetries = DefaultMaxRetries
+	case c.MaxRetries < 0:
+		c.MaxRetries = 0
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.CommandIDMemory == 0 {
+		c.CommandIDMemory = DefaultCommandIDMemory
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate returns every problem with c (after defaults), joined; nil if it is usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("aggregate: Config.Store is required"))
+	}
+	if c.Router == nil {
+		errs = append(errs, errors.New("aggregate: Config.Router is required"))
+	} else if err := c.Router.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("aggregate: Config.Router: %w", err))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: Config.Timeout %s is negative", c.Timeout))
+	}
+	if c.MaxLive < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: Config.MaxLive %d is negative", c.MaxLive))
+	}
+	if c.SweepInterval < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: Config.SweepInterval %s is negative", c.SweepInterval))
+	}
+	if c.CommandIDMemory < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: Config.CommandIDMemory %d is negative", c.CommandIDMemory))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,370 @@
+package aggregate_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+func TestDispatchBasics(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{})})
+
+		res := mustDispatch(t, d, Add{ID: "a", N: 3}, aggregate.WithCommandID("c1"),
+			aggregate.WithCorrelationID("corr"), aggregate.WithMetadata(map[string]string{"user": "u1"}))
+		if res.AggregateVersion != 1 || len(res.Events) != 1 || res.Duplicate {
+			t.Fatalf("result = %+v", res)
+		}
+		ev := res.Events[0]
+		if ev.Type != "Added" || ev.StreamVersion != 1 || ev.GlobalPosition <= 0 || ev.Value != (Added{N: 3}) {
+			t.Fatalf("event = %+v", ev)
+		}
+		want := map[string]string{"user": "u1", eventstore.MetaCommandID: "c1", eventstore.MetaCausationID: "c1", eventstore.MetaCorrelationID: "corr"}
+		for k, v := range want {
+			if ev.Metadata[k] != v {
+				t.Errorf("metadata[%s] = %q, want %q", k, ev.Metadata[k], v)
+			}
+		}
+		if res.CommandID != "c1" || res.AggregateID != "a" || res.StreamID != "counter-a" || res.CommandType != "Add" || res.AggregateType != "counter" {
+			t.Fatalf("result ids = %+v", res)
+		}
+
+		// No events: version unchanged, nothing appended.
+		res = mustDispatch(t, d, Nothing{ID: "a"}, aggregate.ReturnState())
+		if res.AggregateVersion != 1 || len(res.Events) != 0 || res.State.(*Counter).Count != 3 {
+			t.Fatalf("no-op result = %+v state %+v", res, res.State)
+		}
+
+		// A domain error is rejected, with its message.
+		_, err := d.Dispatch(context.Background(), Add{ID: "a", N: -1})
+		if !errors.Is(err, errNegative) || aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != errNegative.Error() {
+			t.Fatalf("err = %v (code %s)", err, aggregate.CodeOf(err))
+		}
+		// An event type the aggregate did not register.
+		_, err = d.Dispatch(context.Background(), Unregistered{ID: "a"})
+		var ue *aggregate.UnknownEventError
+		if !errors.As(err, &ue) || aggregate.CodeOf(err) != aggregate.CodeRejected {
+			t.Fatalf("unregistered event: %v", err)
+		}
+		// Unknown command, missing identity.
+		if _, err := d.Dispatch(context.Background(), struct{ X int }{}); !errors.Is(err, aggregate.ErrUnknownCommand) {
+			t.Fatalf("unknown command: %v", err)
+		}
+		if _, err := d.Dispatch(context.Background(), &Add{N: 1}); aggregate.CodeOf(err) != aggregate.CodeInvalid {
+			t.Fatalf("missing identity: %v", err)
+		}
+		if got := streamVersions(t, store, "counter-a"); got != 1 {
+			t.Fatalf("stream at %d", got)
+		}
+	})
+}
+
+func TestConcurrentDispatchIsSerialPerAggregate(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := &countingStore{Store: open(t)}
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), Timeout: 30 * time.Second})
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*n)
+		for i := range n {
+			for _, id := range []string{"hot", "other"} {
+				wg.Go(func() {
+					if _, err := d.Dispatch(context.Background(), Add{ID: id, N: 1 + i%3}); err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("dispatch: %v", err)
+		}
+		want := 0
+		for i := range n {
+			want += 1 + i%3
+		}
+		for _, id := range []string{"hot", "other"} {
+			if s := stateOf(t, d, id); s.Count != want || s.Seen != n {
+				t.Errorf("%s: state %+v, want count %d seen %d", id, s, want, n)
+			}
+			if v := streamVersions(t, store, "counter-"+id); v != n {
+				t.Errorf("%s: stream version %d, want %d", id, v, n)
+			}
+		}
+		// Serial means no lost race: exactly one append per command.
+		if got := store.appends.Load(); got != 2*n {
+			t.Errorf("appends = %d, want %d (a conflict retried)", got, 2*n)
+		}
+	})
+}
+
+func TestConflictBetweenTwoDispatchersRetries(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		router := counterRouter(aggregate.TypeConfig{})
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		var once sync.Once
+		var attempts []int
+		knobs := &aggregate.TestingKnobs{BeforeAppend: func(stream string, expected int64, attempt int) {
+			attempts = append(attempts, attempt)
+			// d1 is about to append at its version; d2 (the other "owner") wins first.
+			once.Do(func() { mustDispatch(t, d2, Add{ID: "x", N: 100}) })
+		}}
+		d1 := newDispatcher(t, aggregate.Config{Store: store, Router: router, Knobs: knobs})
+		mustDispatch(t, d1, Add{ID: "x", N: 1}) // d1 live at version 1... and d2 raced it
+		// The first d1 command itself raced: d2 appended version 1 first.
+		res := mustDispatch(t, d1, Add{ID: "x", N: 10})
+		if len(attempts) != 3 || attempts[0] != 1 || attempts[1] != 2 || attempts[2] != 1 {
+			t.Fatalf("attempts = %v, want [1 2 1]", attempts)
+		}
+		if res.AggregateVersion != 3 {
+			t.Fatalf("version = %d, want 3", res.AggregateVersion)
+		}
+		if s := stateOf(t, d1, "x"); s.Count != 111 || s.Seen != 3 {
+			t.Fatalf("d1 state %+v", s)
+		}
+		// d2 is stale (version 1); its next command conflicts, catches up, succeeds.
+		res = mustDispatch(t, d2, Add{ID: "x", N: 1000})
+		if res.AggregateVersion != 4 {
+			t.Fatalf("d2 version = %d", res.AggregateVersion)
+		}
+		if s := stateOf(t, d2, "x"); s.Count != 1111 || s.Seen != 4 {
+			t.Fatalf("d2 state %+v", s)
+		}
+		if v := streamVersions(t, store, "counter-x"); v != 4 {
+			t.Fatalf("stream version %d", v)
+		}
+	})
+}
+
+func TestConflictRetriesExhausted(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		knobs := &aggregate.TestingKnobs{BeforeAppend: func(stream string, expected int64, attempt int) {
+			// Another writer appends before every attempt.
+			ev := eventstore.EventData{Type: "Added", Data: []byte(`{"n":1}`)}
+			if _, err := store.Append(context.Background(), stream, eventstore.AnyVersion, []eventstore.EventData{ev}); err != nil {
+				t.Error(err)
+			}
+		}}
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), Knobs: knobs, MaxRetries: 2})
+		_, err := d.Dispatch(context.Background(), Add{ID: "y", N: 5})
+		var ce *aggregate.ConflictError
+		if !errors.As(err, &ce) || ce.Attempts != 3 || aggregate.CodeOf(err) != aggregate.CodeConflict {
+			t.Fatalf("err = %v", err)
+		}
+		// The instance caught up with everything the other writer appended.
+		res, err := d.Dispatch(context.Background(), Nothing{ID: "y"}, aggregate.ReturnState())
+		if err != nil || res.AggregateVersion != 3 || res.State.(*Counter).Count != 3 {
+			t.Fatalf("after conflict: %+v %v", res, err)
+		}
+	})
+}
+
+func TestDuplicateCommandIDAcrossRace(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		router := counterRouter(aggregate.TypeConfig{})
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		var once sync.Once
+		knobs := &aggregate.TestingKnobs{BeforeAppend: func(string, int64, int) {
+			// The same command, retried by the client, reaches the other owner first.
+			once.Do(func() { mustDispatch(t, d2, Add{ID: "z", N: 7}, aggregate.WithCommandID("same")) })
+		}}
+		d1 := newDispatcher(t, aggregate.Config{Store: store, Router: router, Knobs: knobs})
+		res := mustDispatch(t, d1, Add{ID: "z", N: 7}, aggregate.WithCommandID("same"))
+		if !res.Duplicate || res.AggregateVersion != 1 || len(res.Events) != 1 {
+			t.Fatalf("result %+v, want the duplicate of d2's", res)
+		}
+		if v := streamVersions(t, store, "counter-z"); v != 1 {
+			t.Fatalf("appended twice: version %d", v)
+		}
+	})
+}
+
+func TestDuplicateCommandIDAfterRestart(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := &countingStore{Store: open(t)}
+		router := counterRouter(aggregate.TypeConfig{Snapshots: aggregate.SnapshotPolicy{Every: 2, Version: 1}})
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		first := mustDispatch(t, d, Add{ID: "a", N: 5}, aggregate.WithCommandID("c1"))
+
+		// Same dispatcher: known from memory, answered without the store's index.
+		again := mustDispatch(t, d, Add{ID: "a", N: 5}, aggregate.WithCommandID("c1"))
+		if !again.Duplicate || again.AggregateVersion != 1 || again.Events[0].GlobalPosition != first.Events[0].GlobalPosition {
+			t.Fatalf("duplicate = %+v", again)
+		}
+		// A new id on a fully replayed instance needs no index look-up either.
+		before := store.commandReads.Load()
+		mustDispatch(t, d, Add{ID: "a", N: 1}, aggregate.WithCommandID("c2"))
+		mustDispatch(t, d, Add{ID: "a", N: 1}, aggregate.WithCommandID("c3")) // version 3; snapshot at 2
+		if got := store.commandReads.Load() - before; got != 0 {
+			t.Fatalf("index reads for new ids on a fully replayed instance = %d, want 0", got)
+		}
+		_ = d.Close()
+
+		// "Restart": a new dispatcher on the same store, rehydrating from the snapshot
+		// at version 2, which covers c1 and c2.
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		for _, id := range []string{"c1", "c2", "c3"} {
+			res := mustDispatch(t, d2, Add{ID: "a", N: 1000}, aggregate.WithCommandID(id))
+			if !res.Duplicate {
+				t.Fatalf("%s re-applied after restart: %+v", id, res)
+			}
+		}
+		res := mustDispatch(t, d2, Add{ID: "a", N: 1}, aggregate.WithCommandID("c4"))
+		if res.Duplicate || res.AggregateVersion != 4 {
+			t.Fatalf("c4 = %+v", res)
+		}
+		if s := stateOf(t, d2, "a"); s.Count != 8 {
+			t.Fatalf("state %+v, want count 8", s)
+		}
+		if v := streamVersions(t, store, "counter-a"); v != 4 {
+			t.Fatalf("stream version %d, want 4", v)
+		}
+	})
+}
+
+func TestDuplicateBeyondCommandIDMemory(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := &countingStore{Store: open(t)}
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), CommandIDMemory: 2})
+		for i, id := range []string{"c1", "c2", "c3", "c4"} {
+			mustDispatch(t, d, Add{ID: "m", N: i + 1}, aggregate.WithCommandID(id))
+		}
+		before := store.commandReads.Load()
+		if res := mustDispatch(t, d, Add{ID: "m", N: 9}, aggregate.WithCommandID("c1")); !res.Duplicate || res.AggregateVersion != 1 {
+			t.Fatalf("forgotten id re-applied: %+v", res)
+		}
+		if store.commandReads.Load() == before {
+			t.Fatal("forgotten id answered without the store")
+		}
+		if s := stateOf(t, d, "m"); s.Count != 10 {
+			t.Fatalf("state %+v", s)
+		}
+	})
+}
+
+func TestRejectedCommandIsReexecutedOnRetry(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{})})
+		if _, err := d.Dispatch(context.Background(), Add{ID: "r", N: -1}, aggregate.WithCommandID("c")); aggregate.CodeOf(err) != aggregate.CodeRejected {
+			t.Fatalf("err = %v", err)
+		}
+		// The documented choice: only appended events leave a trace, so the same id
+		// is executed again (here a fixed payload succeeds).
+		res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c"))
+		if res.Duplicate || res.AggregateVersion != 1 {
+			t.Fatalf("retry = %+v", res)
+		}
+		if res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c")); !res.Duplicate {
+			t.Fatalf("third = %+v", res)
+		}
+	})
+}
+
+func TestExpectVersion(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		d := newDispatcher(t, aggregate.Config{Store: open(t), Router: counterRouter(aggregate.TypeConfig{})})
+		mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
+		_, err := d.Dispatch(context.Background(), Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
+		var ve *aggregate.ExpectedVersionError
+		if !errors.As(err, &ve) || ve.Actual != 1 || ve.Expected != 0 || aggregate.CodeOf(err) != aggregate.CodeConflict {
+			t.Fatalf("err = %v", err)
+		}
+		if res := mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(1)); res.AggregateVersion != 2 {
+			t.Fatalf("res = %+v", res)
+		}
+	})
+}
+
+func TestPanicIsIsolated(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		rehydrations := 0
+		knobs := &aggregate.TestingKnobs{AfterRehydrate: func(string, int64, int) { rehydrations++ }}
+		d := newDispatcher(t, aggregate.Config{Store: open(t), Router: counterRouter(aggregate.TypeConfig{}), Knobs: knobs})
+		mustDispatch(t, d, Add{ID: "p", N: 2})
+		_, err := d.Dispatch(context.Background(), Explode{ID: "p"})
+		var pe *aggregate.PanicError
+		if !errors.As(err, &pe) || pe.Value != "boom" || pe.Where != "execute" || len(pe.Stack) == 0 || aggregate.CodeOf(err) != aggregate.CodeRejected {
+			t.Fatalf("err = %v", err)
+		}
+		// The state was discarded and is rebuilt for the next command.
+		if s := stateOf(t, d, "p"); s.Count != 2 || s.Seen != 1 {
+			t.Fatalf("state after panic %+v", s)
+		}
+		if rehydrations != 2 {
+			t.Fatalf("rehydrations = %d, want 2", rehydrations)
+		}
+	})
+}
+
+func TestTimeoutAndClose(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		var block sync.Once
+		knobs := &aggregate.TestingKnobs{BeforeAppend: func(stream string, _ int64, _ int) {
+			if stream == "counter-slow" {
+				block.Do(func() {
+					close(entered)
+					<-release
+				})
+			}
+		}}
+		d, err := aggregate.New(aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), Knobs: knobs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A command stuck past its timeout answers timeout.
+		_, err = d.Dispatch(context.Background(), Add{ID: "slow", N: 1}, aggregate.WithTimeout(20*time.Millisecond))
+		if aggregate.CodeOf(err) != aggregate.CodeTimeout || !errors.Is(err, aggregate.ErrTimeout) {
+			t.Fatalf("err = %v", err)
+		}
+		<-entered
+		// In flight: the next command to "slow" waits behind the stuck one.
+		inflight := make(chan error, 1)
+		go func() {
+			_, err := d.Dispatch(context.Background(), Add{ID: "slow", N: 1})
+			inflight <- err
+		}()
+		closed := make(chan struct{})
+		go func() {
+			_ = d.Close()
+			close(closed)
+		}()
+		waitFor(t, 5*time.Second, func() error {
+			if _, err := d.Dispatch(context.Background(), Add{ID: "other", N: 1}); !errors.Is(err, aggregate.ErrClosed) {
+				return errors.New("dispatcher still accepting")
+			}
+			return nil
+		})
+		select {
+		case <-closed:
+			t.Fatal("Close returned while a command was in progress")
+		default:
+		}
+		close(release)
+		<-closed
+		// The waiting command was never taken: unavailable. (Or, if the instance took
+		// it before Close, it completed.)
+		if err := <-inflight; err != nil && aggregate.CodeOf(err) != aggregate.CodeUnavailable {
+			t.Fatalf("in-flight command: %v", err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Dispatch(context.Background(), Add{ID: "x", N: 1}); aggregate.CodeOf(err) != aggregate.CodeUnavailable {
+			t.Fatalf("after close: %v", err)
+		}
+	})
+}

@@ -1,0 +1,77 @@
+// Package aggregate is Ringleader's aggregate runtime on one node: it routes
+// commands to aggregates, executes them against state rebuilt from the event store,
+// appends the resulting events with optimistic concurrency, and keeps a bounded set
+// of aggregate instances live in memory. The cluster layer (NATS ingress, the ring)
+// calls into a Dispatcher on the node that owns an aggregate.
+//
+// # Defining a domain
+//
+// An aggregate's state is a Go type whose pointer implements State: Execute(command)
+// returns events or an error, Apply(event) folds an event in. Both are pure. Register
+// it with NewType, naming its event types by example, and route its commands:
+//
+//	account := aggregate.NewType[Account]("account",
+//		aggregate.TypeConfig{StreamPrefix: "account-", Snapshots: aggregate.SnapshotPolicy{Every: 100, Version: 1}},
+//		AccountOpened{}, MoneyDeposited{})
+//	r := aggregate.NewRouter()
+//	aggregate.Route(r, account, func(c OpenAccount) string { return c.AccountNumber })
+//	aggregate.Route(r, account, func(c DepositMoney) string { return c.AccountNumber })
+//	d, err := aggregate.New(aggregate.Config{Store: store, Router: r})
+//	defer d.Close()
+//	res, err := d.Dispatch(ctx, DepositMoney{AccountNumber: "A1", Amount: 10}, aggregate.WithCommandID("c-1"))
+//
+// Commands and events are named by their Go type names (or a CommandType/EventType
+// method) and travel as JSON: Router.Decode builds a command from the wire, events
+// are stored as eventstore.EventData and decoded back into their Go types. Routers
+// compose with Include; Middleware runs Before, After and OnFailure each dispatch.
+//
+// # Concurrency contract
+//
+// Every live aggregate is one goroutine reading an unbuffered mailbox, so commands to
+// one aggregate run one at a time, in the order the instance takes them, and
+// commands to different aggregates run in parallel. Execute and Apply are only ever
+// called from that goroutine; they need no locks and must not block. The Router and
+// Types are read-only once the Dispatcher is created; Dispatch, Stats, Passivate and
+// Close are safe for concurrent use.
+//
+// A command is appended with the expected version the instance holds. If another
+// writer got there first (a second dispatcher on the same store: the split-brain
+// case), the instance reads the events it missed, applies them, and runs the
+// command again, up to Config.MaxRetries times, then fails with a *ConflictError.
+// A panic in user code fails that command with a *PanicError and drops the
+// instance's state; the next command rehydrates it. The process never goes down.
+//
+// # Lifetime of instances
+//
+// An instance starts on its first command: it loads the latest snapshot of its
+// type's schema version and replays later events. After each command the type's
+// Lifespan decides whether it stops now, stays for a while or stays until evicted
+// (measured with Config.Now and applied by a sweeper every SweepInterval). At most
+// Config.MaxLive instances are live: starting one more passivates the least recently
+// used idle one (or, if the coldest are all busy, the coldest one). Stopping an
+// instance never interrupts its in-progress command; commands it had not taken yet
+// go to its successor. Close stops everything the same way and waits.
+//
+// # Idempotent commands
+//
+// A command dispatched WithCommandID(id) is executed at most once per aggregate: the
+// id is stored in every event's metadata (eventstore.MetaCommandID), and a later
+// dispatch with the same id answers the original outcome with Result.Duplicate set,
+// without executing or appending, even after a restart or on another node. The
+// instance remembers the ids of the events it replayed or appended (the most recent
+// Config.CommandIDMemory of them) and asks the store's command index only for the
+// part of the stream it did not see: before a snapshot, or forgotten.
+//
+// Only appended events leave a trace: a command that was rejected, or succeeded
+// without recording an event, is executed again when retried with the same id, and
+// answers according to the state at that time. Command ids deduplicate effects, not
+// answers; re-running a command that changed nothing cannot apply anything twice.
+// A command id is scoped to its aggregate's stream.
+//
+// # Errors
+//
+// Dispatch errors wrap the Err sentinels and typed errors of this package; CodeOf
+// maps any of them to a wire code: invalid, unknown_command, rejected, conflict,
+// timeout, unavailable. A timed-out command may still complete: retry it with the
+// same command id to learn its fate.
+package aggregate

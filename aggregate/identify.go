@@ -1,0 +1,106 @@
+package aggregate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+)
+
+// Validator is implemented by commands that check their own fields. Decode, Identify
+// and Dispatch call it; an error makes the command invalid.
+type Validator interface {
+	Validate() error
+}
+
+// Target is where a command goes: its type, its aggregate and stream.
+type Target struct {
+	// CommandType is the command's registered name, e.g. "DepositMoney".
+	CommandType string
+	// AggregateType is the name of the aggregate type that executes it.
+	AggregateType string
+	// AggregateID is the identity the route extracted, e.g. "A1".
+	AggregateID string
+	// StreamID is the aggregate's stream: its type's prefix plus AggregateID. It is
+	// the key the cluster places on the ring.
+	StreamID string
+}
+
+// Identify resolves where command (a value or pointer of a routed type) goes. It
+// fails with ErrUnknownCommand for an unrouted type and an *InvalidError when the
+// identity is empty or the command's Validate method fails.
+func (r *Router) Identify(command any) (Target, error) {
+	rt, cmd, err := r.lookup(command)
+	if err != nil {
+		return Target{}, err
+	}
+	return rt.target(cmd)
+}
+
+// target extracts the identity of cmd, a value of rt.goType, and validates it.
+func (rt *route) target(cmd any) (t Target, err error) {
+	if v, ok := cmd.(Validator); ok {
+		if verr := safeValidate(v); verr != nil {
+			return Target{}, invalid(rt.name, "validation failed", verr)
+		}
+	}
+	id, perr := safeIdentity(rt.identity, cmd)
+	if perr != nil {
+		return Target{}, invalid(rt.name, "identity function failed", perr)
+	}
+	if id == "" {
+		return Target{}, invalid(rt.name, "missing aggregate identity", nil)
+	}
+	return Target{CommandType: rt.name, AggregateType: rt.typ.name, AggregateID: id, StreamID: rt.typ.StreamID(id)}, nil
+}
+
+func safeIdentity(f func(any) string, cmd any) (id string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f(cmd), nil
+}
+
+func safeValidate(v Validator) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return v.Validate()
+}
+
+// Decode builds the command registered as commandType from its JSON body, as the
+// NATS ingress receives it, and checks that it can be routed. The body must be one
+// JSON object whose fields the command type knows. Errors: ErrUnknownCommand for an
+// unknown type name; an *InvalidError (ErrInvalid) for malformed JSON, unknown
+// fields, a missing identity or a failed Validate. It returns the command value (not
+// a pointer).
+func (r *Router) Decode(commandType string, body []byte) (any, error) {
+	rt, ok := r.routes[commandType]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, commandType)
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, invalid(commandType, "body is not a JSON object", nil)
+	}
+	p := reflect.New(rt.goType)
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p.Interface()); err != nil {
+		return nil, invalid(commandType, "malformed JSON", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, invalid(commandType, "malformed JSON", errors.New("data after the JSON object"))
+	}
+	cmd := p.Elem().Interface()
+	if _, err := rt.target(cmd); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}

@@ -1,0 +1,303 @@
+package aggregate
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+// errRetry is an instance's answer to a command it took after it was asked to stop:
+// the sender acquires the aggregate's new instance and sends again.
+var errRetry = errors.New("aggregate: instance stopping, retry")
+
+// request is one command on its way to an instance.
+type request struct {
+	ctx            context.Context
+	route          *route
+	pipeline       *Pipeline
+	opts           dispatchOptions
+	checkDuplicate bool
+	reply          chan reply // buffered: the instance never blocks answering
+}
+
+type reply struct {
+	res *Result
+	err error
+}
+
+// instance is one live aggregate: a goroutine that takes commands from its mailbox
+// one at a time. Fields under "guarded by d.mu" belong to the dispatcher's registry;
+// the rest belong to the goroutine.
+type instance struct {
+	d       *Dispatcher
+	typ     *Type
+	target  Target
+	mailbox chan *request // unbuffered: a command is either taken or still the sender's
+	stop    chan struct{} // closed by removeLocked
+	done    chan struct{} // closed when the goroutine exits
+
+	// guarded by d.mu
+	elem     *list.Element
+	removed  bool
+	busy     int
+	deadline time.Time
+
+	// owned by the goroutine
+	loaded       bool
+	state        State
+	version      int64
+	lastSnapshot int64
+	cmds         *commandLog
+}
+
+func newInstance(d *Dispatcher, t *Type, target Target) *instance {
+	return &instance{
+		d:       d,
+		typ:     t,
+		target:  target,
+		mailbox: make(chan *request),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// run is the instance goroutine.
+func (in *instance) run() {
+	defer in.d.wg.Done()
+	defer close(in.done)
+	for {
+		select {
+		case <-in.stop:
+			return
+		case req := <-in.mailbox:
+			if in.stopping() {
+				req.reply <- reply{err: errRetry}
+				continue
+			}
+			res, events, err := in.handle(req)
+			req.reply <- reply{res: res, err: err}
+			in.maybeSnapshot()
+			if in.afterCommand(req, events, err) {
+				in.d.remove(in)
+				return
+			}
+		}
+	}
+}
+
+func (in *instance) stopping() bool {
+	select {
+	case <-in.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// afterCommand applies the lifespan decision; it reports whether to stop now.
+func (in *instance) afterCommand(req *request, events []any, err error) bool {
+	k, perr := decideLifespan(in.typ.lifespan(), req.pipeline.Command, events, err)
+	if perr != nil {
+		in.d.log.Error().Err(perr).Str("stream", in.target.StreamID).Msg("lifespan failed; stopping instance")
+	}
+	stop, at := k.Deadline(in.d.cfg.Now())
+	if stop {
+		return true
+	}
+	in.d.setDeadline(in, at)
+	return false
+}
+
+// handle executes one command: rehydrate if needed, check for a duplicate and the
+// expected version, execute, append, and on a version conflict catch up and retry.
+// It returns the recorded events' values for the lifespan decision.
+func (in *instance) handle(req *request) (*Result, []any, error) {
+	ctx, p := req.ctx, req.pipeline
+	if err := ctx.Err(); err != nil {
+		return nil, nil, waitError(ctx, err)
+	}
+	if !in.loaded {
+		if err := in.load(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		if req.checkDuplicate {
+			res, err := in.duplicate(ctx, req)
+			if err != nil || res != nil {
+				return res, nil, err
+			}
+		}
+		if req.opts.hasExpected && in.version != req.opts.expectedVersion {
+			return nil, nil, &ExpectedVersionError{StreamID: in.target.StreamID, Expected: req.opts.expectedVersion, Actual: in.version}
+		}
+		events, err := in.execute(p.Command)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(events) == 0 {
+			res, err := in.result(req, nil, nil)
+			return res, nil, err
+		}
+		data, err := in.typ.events.encode(events, in.metadata(p))
+		if err != nil {
+			return nil, nil, &RejectedError{Err: err}
+		}
+		if k := in.d.cfg.Knobs; k != nil && k.BeforeAppend != nil {
+			k.BeforeAppend(in.target.StreamID, in.version, attempt)
+		}
+		recorded, err := in.d.cfg.Store.Append(ctx, in.target.StreamID, eventstore.Exact(in.version), data)
+		if errors.Is(err, eventstore.ErrWrongVersion) {
+			in.d.log.Debug().Str("stream", in.target.StreamID).Int("attempt", attempt).Msg("version conflict; catching up")
+			if cerr := in.catchUp(ctx); cerr != nil {
+				return nil, nil, cerr
+			}
+			if !shouldRetry(attempt, in.d.cfg.MaxRetries) {
+				return nil, nil, &ConflictError{StreamID: in.target.StreamID, Attempts: attempt, Err: err}
+			}
+			continue
+		}
+		if err != nil {
+			// The append may or may not have committed; the state still matches
+			// in.version, and if it did commit the next append conflicts and catches up.
+			return nil, nil, storeError(ctx, "append", err)
+		}
+		values, err := in.applyRecorded(recorded)
+		if err != nil {
+			// The events are stored: the command succeeded. The state is not to be
+			// trusted, so it is dropped and rebuilt by the next command.
+			in.d.log.Error().Err(err).Str("stream", in.target.StreamID).Msg("apply failed after append; discarding state")
+			in.discard()
+		}
+		res, err := in.result(req, recorded, values)
+		return res, values, err
+	}
+}
+
+// execute runs the user's Execute, turning a panic into a *PanicError (and dropping
+// the state) and a domain error into a *RejectedError.
+func (in *instance) execute(cmd any) (events []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{StreamID: in.target.StreamID, Where: "execute", Value: r, Stack: debug.Stack()}
+			in.d.log.Error().Err(err).Str("stream", in.target.StreamID).Msg("execute panicked; discarding state")
+			in.discard()
+		}
+	}()
+	events, err = in.state.Execute(cmd)
+	if err != nil {
+		return nil, &RejectedError{Err: err}
+	}
+	return events, nil
+}
+
+// discard drops the state; the next command rehydrates.
+func (in *instance) discard() {
+	in.loaded, in.state, in.cmds = false, nil, nil
+}
+
+// metadata is what every event of the command carries.
+func (in *instance) metadata(p *Pipeline) map[string]string {
+	m := make(map[string]string, len(p.Metadata)+3)
+	maps.Copy(m, p.Metadata)
+	m[eventstore.MetaCommandID] = p.CommandID
+	m[eventstore.MetaCausationID] = p.CausationID
+	m[eventstore.MetaCorrelationID] = p.CorrelationID
+	return m
+}
+
+// duplicate answers a command whose id already appended to the stream with the
+// original outcome; it returns nil when the id is new. The store is asked only when
+// the instance's memory cannot prove the id new (see commandLog).
+func (in *instance) duplicate(ctx context.Context, req *request) (*Result, error) {
+	id := req.pipeline.CommandID
+	if !in.cmds.seen(id) && in.cmds.complete() {
+		return nil, nil
+	}
+	recorded, err := in.d.cfg.Store.ReadCommandEvents(ctx, in.target.StreamID, id)
+	if err != nil {
+		return nil, storeError(ctx, "read command events", err)
+	}
+	if len(recorded) == 0 {
+		return nil, nil
+	}
+	values := make([]any, len(recorded))
+	for i, e := range recorded {
+		if values[i], err = in.typ.events.decode(e.Type, e.Data); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	res := in.baseResult(req)
+	res.Duplicate = true
+	res.AggregateVersion = recorded[len(recorded)-1].StreamVersion
+	res.Events = resultEvents(recorded, values)
+	return res, nil
+}
+
+func (in *instance) baseResult(req *request) *Result {
+	p := req.pipeline
+	return &Result{
+		CommandID:     p.CommandID,
+		CommandType:   p.Target.CommandType,
+		AggregateType: p.Target.AggregateType,
+		AggregateID:   p.Target.AggregateID,
+		StreamID:      p.Target.StreamID,
+		Consistency:   p.Consistency,
+	}
+}
+
+// result builds the outcome of an executed command.
+func (in *instance) result(req *request, recorded []eventstore.RecordedEvent, values []any) (*Result, error) {
+	res := in.baseResult(req)
+	res.AggregateVersion = in.version
+	if len(recorded) > 0 {
+		res.AggregateVersion = recorded[len(recorded)-1].StreamVersion
+	}
+	res.Events = resultEvents(recorded, values)
+	if req.opts.returnState && in.loaded {
+		s, err := in.typ.cloneState(in.state)
+		if err != nil {
+			in.d.log.Error().Err(err).Str("stream", in.target.StreamID).Msg("cannot copy state for the result")
+		}
+		res.State = s
+	}
+	return res, nil
+}
+
+func resultEvents(recorded []eventstore.RecordedEvent, values []any) []Event {
+	if len(recorded) == 0 {
+		return nil
+	}
+	out := make([]Event, len(recorded))
+	for i, e := range recorded {
+		out[i] = Event{
+			Type:           e.Type,
+			StreamVersion:  e.StreamVersion,
+			GlobalPosition: e.GlobalPosition,
+			ID:             e.ID,
+			Data:           e.Data,
+			Metadata:       e.Metadata,
+		}
+		if i < len(values) {
+			out[i].Value = values[i]
+		}
+	}
+	return out
+}
+
+// storeError classifies a store failure: the caller's deadline, or unavailable.
+func storeError(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return waitError(ctx, fmt.Errorf("aggregate: %s: %w", op, err))
+	}
+	if _, known := knownCode(err); known {
+		return fmt.Errorf("aggregate: %s: %w", op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}

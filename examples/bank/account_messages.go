@@ -1,0 +1,80 @@
+package bank
+
+import (
+	"errors"
+	"fmt"
+)
+
+// OpenAccount opens account AccountNumber with InitialBalance (>= 0).
+type OpenAccount struct {
+	AccountNumber  string `json:"account_number"`
+	InitialBalance int64  `json:"initial_balance"`
+}
+
+// DepositMoney adds Amount (> 0) to an open account.
+type DepositMoney struct {
+	AccountNumber string `json:"account_number"`
+	Amount        int64  `json:"amount"`
+}
+
+// WithdrawMoney takes Amount (> 0) from an open account holding at least that much.
+type WithdrawMoney struct {
+	AccountNumber string `json:"account_number"`
+	Amount        int64  `json:"amount"`
+}
+
+// CloseAccount closes an open account whose balance is zero.
+type CloseAccount struct {
+	AccountNumber string `json:"account_number"`
+}
+
+// Validate rejects a negative initial balance.
+func (c OpenAccount) Validate() error {
+	if c.InitialBalance < 0 {
+		return fmt.Errorf("initial_balance %d is negative", c.InitialBalance)
+	}
+	return nil
+}
+
+// Validate rejects a non-positive amount.
+func (c DepositMoney) Validate() error { return positive(c.Amount) }
+
+// Validate rejects a non-positive amount.
+func (c WithdrawMoney) Validate() error { return positive(c.Amount) }
+
+func positive(amount int64) error {
+	if amount <= 0 {
+		return fmt.Errorf("%w, got %d", ErrInvalidAmount, amount)
+	}
+	return nil
+}
+
+// AccountOpened records an opened account.
+type AccountOpened struct {
+	AccountNumber  string `json:"account_number"`
+	InitialBalance int64  `json:"initial_balance"`
+}
+
+// MoneyDeposited records a deposit and the balance after it.
+type MoneyDeposited struct {
+	AccountNumber string `json:"account_number"`
+	Amount        int64  `json:"amount"`
+	Balance       int64  `json:"balance"`
+}
+
+// MoneyWithdrawn records a withdrawal and the balance after it.
+type MoneyWithdrawn struct {
+	AccountNumber string `json:"account_number"`
+	Amount        int64  `json:"amount"`
+	Balance       int64  `json:"balance"`
+}
+
+// AccountClosed records a closed account.
+type AccountClosed struct {
+	AccountNumber string `json:"account_number"`
+}
+
+var (
+	errNotAccountCommand  = errors.New("not an account command")
+	errNotTransferCommand = errors.New("not a transfer command")
+)
