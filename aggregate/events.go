@@ -41,11 +41,11 @@ func (r *eventRegistry) register(example any) error {
 	if name == "" {
 		return fmt.Errorf("aggregate type %s: event type %s has no name", r.aggregate, rt)
 	}
-	if prev, ok := r.byName[name]; ok {
-		return fmt.Errorf("aggregate type %s: event name %q registered for both %s and %s", r.aggregate, name, prev, rt)
-	}
 	if _, ok := r.byType[rt]; ok {
 		return fmt.Errorf("aggregate type %s: event type %s registered twice", r.aggregate, rt)
+	}
+	if prev, ok := r.byName[name]; ok {
+		return fmt.Errorf("aggregate type %s: event name %q registered for both %s and %s", r.aggregate, name, prev, rt)
 	}
 	r.byName[name] = rt
 	r.byType[rt] = name

@@ -1,0 +1,224 @@
+package aggregate_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ringleader-go/ringleader/aggregate"
+)
+
+type Named struct {
+	Key string `json:"key"`
+}
+
+func (Named) CommandType() string { return "custom.Named" }
+
+type Checked struct {
+	ID string `json:"id"`
+	N  int    `json:"n"`
+}
+
+func (c Checked) Validate() error {
+	if c.N > 10 {
+		return errors.New("n too large")
+	}
+	return nil
+}
+
+func decodeRouter() *aggregate.Router {
+	t := counterType(aggregate.TypeConfig{})
+	r := aggregate.NewRouter()
+	aggregate.Route(r, t, func(c Add) string { return c.ID })
+	aggregate.Route(r, t, func(c Named) string { return c.Key })
+	aggregate.Route(r, t, func(c Checked) string { return c.ID })
+	return r
+}
+
+func TestDecode(t *testing.T) {
+	r := decodeRouter()
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := r.Decode("Add", []byte(` {"id":"A1","n":10} `))
+	if err != nil || cmd != (Add{ID: "A1", N: 10}) {
+		t.Fatalf("Decode = %#v, %v", cmd, err)
+	}
+	if cmd, err := r.Decode("custom.Named", []byte(`{"key":"k"}`)); err != nil || cmd != (Named{Key: "k"}) {
+		t.Fatalf("named: %#v, %v", cmd, err)
+	}
+	tgt, err := r.Identify(&Named{Key: "k"})
+	if err != nil || tgt != (aggregate.Target{CommandType: "custom.Named", AggregateType: "counter", AggregateID: "k", StreamID: "counter-k"}) {
+		t.Fatalf("Identify = %+v, %v", tgt, err)
+	}
+
+	cases := []struct {
+		name, typ, body string
+		want            error
+		reason          string
+	}{
+		{"unknown type", "Nope", `{}`, aggregate.ErrUnknownCommand, ""},
+		{"not JSON", "Add", `{"id":`, aggregate.ErrInvalid, "malformed JSON"},
+		{"not an object", "Add", `[1]`, aggregate.ErrInvalid, "body is not a JSON object"},
+		{"empty body", "Add", ``, aggregate.ErrInvalid, "body is not a JSON object"},
+		{"wrong field type", "Add", `{"id":"a","n":"x"}`, aggregate.ErrInvalid, "malformed JSON"},
+		{"unknown field", "Add", `{"id":"a","amount":1}`, aggregate.ErrInvalid, "malformed JSON"},
+		{"trailing data", "Add", `{"id":"a"} {}`, aggregate.ErrInvalid, "malformed JSON"},
+		{"missing identity", "Add", `{"n":1}`, aggregate.ErrInvalid, "missing aggregate identity"},
+		{"validation", "Checked", `{"id":"a","n":11}`, aggregate.ErrInvalid, "validation failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := r.Decode(c.typ, []byte(c.body))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			var ie *aggregate.InvalidError
+			if c.reason != "" && (!errors.As(err, &ie) || ie.Reason != c.reason || ie.CommandType != c.typ) {
+				t.Fatalf("err = %#v, want reason %q", err, c.reason)
+			}
+			wantCode := aggregate.CodeInvalid
+			if c.want == aggregate.ErrUnknownCommand {
+				wantCode = aggregate.CodeUnknownCommand
+			}
+			if got := aggregate.CodeOf(err); got != wantCode {
+				t.Fatalf("code = %s, want %s", got, wantCode)
+			}
+		})
+	}
+}
+
+func TestRouterValidateReportsEveryProblem(t *testing.T) {
+	t1 := aggregate.NewType[Counter]("counter", aggregate.TypeConfig{Snapshots: aggregate.SnapshotPolicy{Every: -1}}, Added{}, Added{})
+	r := aggregate.NewRouter()
+	aggregate.Route(r, t1, func(c Add) string { return c.ID })
+	aggregate.Route(r, t1, func(c Add) string { return c.ID })      // twice
+	aggregate.Route[Reject](r, t1, nil)                             // no identity
+	aggregate.Route(r, t1, func(c *Nothing) string { return c.ID }) // pointer
+	other := aggregate.NewRouter()
+	aggregate.Route(other, counterType(aggregate.TypeConfig{}), func(c Add) string { return c.ID })
+	r.Include(other)
+	r.Use(aggregate.Middleware{Name: "empty"})
+	err := r.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"routed twice", "nil identity", "not a pointer", "registered twice", "Every must not be negative", `middleware 0 ("empty")`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if err := aggregate.NewRouter().Validate(); err == nil {
+		t.Error("empty router validated")
+	}
+	if _, err := aggregate.New(aggregate.Config{Router: r}); err == nil || !strings.Contains(err.Error(), "Store is required") || !strings.Contains(err.Error(), "routed twice") {
+		t.Errorf("New accepted a bad config: %v", err)
+	}
+}
+
+func TestIncludeAndMiddleware(t *testing.T) {
+	leakCheck(t)
+	var log []string
+	record := func(name string) aggregate.Middleware {
+		return aggregate.Middleware{
+			Name: name,
+			Before: func(_ context.Context, p *aggregate.Pipeline) error {
+				log = append(log, name+".before:"+p.Target.CommandType)
+				p.Metadata[name] = "yes"
+				if a, ok := p.Command.(Add); ok && a.N == 13 {
+					return errors.New("unlucky")
+				}
+				return nil
+			},
+			After: func(_ context.Context, p *aggregate.Pipeline, res *aggregate.Result) {
+				log = append(log, name+".after")
+			},
+			OnFailure: func(_ context.Context, p *aggregate.Pipeline, err error) {
+				log = append(log, name+".failure:"+string(aggregate.CodeOf(err)))
+			},
+		}
+	}
+	inner := counterRouter(aggregate.TypeConfig{})
+	inner.Use(record("inner"))
+	top := aggregate.NewRouter()
+	top.Use(record("outer"))
+	top.Include(inner)
+	if !slices.Contains(top.CommandTypes(), "Add") || len(top.Types()) != 1 {
+		t.Fatalf("included: %v", top.CommandTypes())
+	}
+	d := newDispatcher(t, aggregate.Config{Store: storeKinds()[0].open(t), Router: top})
+
+	res := mustDispatch(t, d, Add{ID: "m", N: 1})
+	if res.Events[0].Metadata["outer"] != "yes" || res.Events[0].Metadata["inner"] != "yes" {
+		t.Fatalf("metadata not enriched: %v", res.Events[0].Metadata)
+	}
+	want := []string{"outer.before:Add", "inner.before:Add", "inner.after", "outer.after"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("log = %v, want %v", log, want)
+	}
+
+	log = nil
+	_, err := d.Dispatch(context.Background(), Add{ID: "m", N: 13})
+	if aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != "unlucky" {
+		t.Fatalf("err = %v", err)
+	}
+	// outer's Before stopped the dispatch; every OnFailure still runs.
+	want = []string{"outer.before:Add", "inner.failure:rejected", "outer.failure:rejected"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("log = %v, want %v", log, want)
+	}
+
+	log = nil
+	_, err = d.Dispatch(context.Background(), Add{ID: "m", N: -1})
+	want = []string{"outer.before:Add", "inner.before:Add", "inner.failure:rejected", "outer.failure:rejected"}
+	if !errors.Is(err, errNegative) || !slices.Equal(log, want) {
+		t.Fatalf("err = %v log = %v", err, log)
+	}
+}
+
+func TestMiddlewareMayReplaceCommand(t *testing.T) {
+	leakCheck(t)
+	r := counterRouter(aggregate.TypeConfig{})
+	r.Use(aggregate.Middleware{Name: "double", Before: func(_ context.Context, p *aggregate.Pipeline) error {
+		if a, ok := p.Command.(Add); ok {
+			a.N *= 2
+			p.Command = a
+		}
+		if _, ok := p.Command.(Nothing); ok {
+			p.Command = Add{ID: "x"} // another type: refused
+		}
+		return nil
+	}})
+	d := newDispatcher(t, aggregate.Config{Store: storeKinds()[0].open(t), Router: r})
+	if res := mustDispatch(t, d, Add{ID: "x", N: 2}); res.Events[0].Value != (Added{N: 4}) {
+		t.Fatalf("event %+v", res.Events[0])
+	}
+	if _, err := d.Dispatch(context.Background(), Nothing{ID: "x"}); aggregate.CodeOf(err) != aggregate.CodeInvalid {
+		t.Fatalf("type change: %v", err)
+	}
+}
+
+func TestCodeOf(t *testing.T) {
+	cases := map[aggregate.Code]error{
+		"":                           nil,
+		aggregate.CodeUnknownCommand: aggregate.ErrUnknownCommand,
+		aggregate.CodeInvalid:        &aggregate.InvalidError{Reason: "x"},
+		aggregate.CodeRejected:       &aggregate.RejectedError{Err: errors.New("no")},
+		aggregate.CodeConflict:       &aggregate.ExpectedVersionError{},
+		aggregate.CodeTimeout:        context.DeadlineExceeded,
+		aggregate.CodeUnavailable:    errors.New("connection refused"),
+	}
+	for want, err := range cases {
+		if got := aggregate.CodeOf(err); got != want {
+			t.Errorf("CodeOf(%v) = %q, want %q", err, got, want)
+		}
+	}
+	if got := aggregate.CodeOf(aggregate.ErrClosed); got != aggregate.CodeUnavailable {
+		t.Errorf("closed: %s", got)
+	}
+	if got := aggregate.CodeOf(&aggregate.PanicError{}); got != aggregate.CodeRejected {
+		t.Errorf("panic: %s", got)
+	}
+}
