@@ -1,32 +1,56 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
-// SQLSTATEs raised by rl_append.
-const (
-	sqlstateWrongVersion   = "RL001"
-	sqlstateNotFirstWrite  = "RL002"
-	sqlstateUniqueViolated = "23505"
-)
+// PositionsPerTransaction is how many global positions one transaction owns:
+// positions are transaction id * PositionsPerTransaction + index, so a transaction
+// may append at most this many events in all.
+const PositionsPerTransaction = 1 << 16
 
-// appendSQL calls rl_append. Data and metadata travel as text and are cast, so pgx
-// sends the caller's JSON bytes as they are.
-const appendSQL = `SELECT first_position, first_version, recorded_at
-FROM rl_append($1, $2, $3::uuid[], $4::text[], $5::text[]::jsonb[], $6::text[]::jsonb[])`
+// maxRaceRetries bounds how often an AnyVersion or StreamExists append is retried when
+// a concurrent writer took the version it computed.
+const maxRaceRetries = 20
 
-// appendArgs are rl_append's arguments, built once per append.
+// AppendSQL appends events to one stream in one statement, in the caller's
+// transaction or its own, when the stream is expected at an exact version (0 for no
+// stream). Arguments: $1 stream id; $2 expected version; $3 event ids (uuid[]); $4
+// types (text[]); $5 data and $6 metadata (JSON documents as text[]); $7 how many
+// events the transaction appended before this statement (0 for an append in its own
+// transaction: positions are the transaction id * 65536 plus the event's index in the
+// transaction). It returns each inserted event's position, version and timestamp.
+//
+// No row means the stream is not at version $2 yet (version $2 does not exist); a
+// unique violation on (stream_id, stream_version) means the stream is past it. Either
+// way nothing is written, and versions can never have a gap.
+const AppendSQL = `INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, data, metadata)
+SELECT pg_current_xact_id()::text::bigint * 65536 + $7::bigint + i - 1, $1, $2::bigint + i,
+	($3::uuid[])[i], ($4::text[])[i], (($5::text[])[i])::jsonb, (($6::text[])[i])::jsonb
+FROM generate_series(1, cardinality($4::text[])) AS i
+WHERE $2::bigint = 0 OR EXISTS (SELECT 1 FROM events e WHERE e.stream_id = $1 AND e.stream_version = $2::bigint)
+RETURNING global_position, stream_version, created_at`
+
+// streamVersionSQL reads a stream's version, for the expectations that are computed
+// (any version, stream exists) rather than given.
+const streamVersionSQL = `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`
+
+const uniqueViolation = "23505"
+
+// appendArgs are AppendSQL's array arguments, built once per append.
 type appendArgs struct {
 	ids      []uuid.UUID
 	types    []string
@@ -57,8 +81,10 @@ func buildAppendArgs(events []eventstore.EventData) (appendArgs, error) {
 	return a, nil
 }
 
-// Append implements eventstore.Appender with one call of rl_append in its own
-// transaction (one round trip).
+// Append implements eventstore.Appender: one statement in its own transaction, so one
+// round trip for an exact expectation. AnyVersion and StreamExists first read the
+// stream's version (and read again if a concurrent writer takes it); a failed
+// expectation costs a query for the actual version the error reports.
 func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events []eventstore.EventData) ([]eventstore.RecordedEvent, error) {
 	if err := eventstore.ValidateAppend(streamID, expected, events, s.maxEventBytes); err != nil {
 		return nil, err
@@ -67,57 +93,95 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if err != nil {
 		return nil, err
 	}
-	var firstPosition, firstVersion int64
-	var recordedAt time.Time
-	err = s.pool.QueryRow(ctx, appendSQL, streamID, int64(expected), args.ids, args.types, args.data, args.metadata).
-		Scan(&firstPosition, &firstVersion, &recordedAt)
-	if err != nil {
-		return nil, s.appendError(streamID, expected, err)
+	for attempt := 0; ; attempt++ {
+		version := int64(expected)
+		if expected < 0 {
+			// Any version or stream exists: append after whatever is there now. A
+			// concurrent writer may take that version first; then read again.
+			if err := s.pool.QueryRow(ctx, streamVersionSQL, streamID).Scan(&version); err != nil {
+				return nil, s.wrap("append to stream "+strconv.Quote(streamID), err)
+			}
+			if !expected.Satisfied(version) {
+				return nil, &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: version}
+			}
+		}
+		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.ids, args.types, args.data, args.metadata, 0)
+		recorded, err := collectAppended(rows, err, streamID, events, args)
+		if err == nil && len(recorded) > 0 {
+			s.notify.appended()
+			return recorded, nil
+		}
+		if err == nil {
+			// No row: version did not exist, so the expectation failed.
+			return nil, s.wrongVersion(ctx, streamID, expected)
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
+			return nil, s.wrap("append to stream "+strconv.Quote(streamID), err)
+		}
+		if pgErr.ConstraintName == "events_event_id_key" {
+			return nil, fmt.Errorf("%w: an event id of this append is already stored: %s", eventstore.ErrInvalid, pgErr.Detail)
+		}
+		// Another writer took the version: final for an exact expectation; for a
+		// computed one, compute again.
+		if expected >= 0 || attempt >= maxRaceRetries {
+			return nil, s.wrongVersion(ctx, streamID, expected)
+		}
 	}
-	s.notify.appended()
-	return recordedEvents(streamID, events, args, firstPosition, firstVersion, recordedAt), nil
 }
 
-// recordedEvents builds what Append returns from what it sent and what rl_append
-// assigned: positions and versions are contiguous from the first ones.
-func recordedEvents(streamID string, events []eventstore.EventData, args appendArgs, firstPosition, firstVersion int64, at time.Time) []eventstore.RecordedEvent {
+// collectAppended pairs AppendSQL's returned rows with the events sent: event i got
+// the i-th lowest version.
+func collectAppended(rows pgx.Rows, err error, streamID string, events []eventstore.EventData, args appendArgs) ([]eventstore.RecordedEvent, error) {
+	if err != nil {
+		return nil, err
+	}
+	type assigned struct {
+		position, version int64
+		at                time.Time
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (assigned, error) {
+		var a assigned
+		err := row.Scan(&a.position, &a.version, &a.at)
+		return a, err
+	})
+	if err != nil || len(got) != len(events) {
+		return nil, err
+	}
+	slices.SortFunc(got, func(a, b assigned) int { return cmp.Compare(a.version, b.version) })
 	out := make([]eventstore.RecordedEvent, len(events))
 	for i, e := range events {
-		meta := make(map[string]string, len(e.Metadata))
-		for k, v := range e.Metadata {
-			meta[k] = v
-		}
-		out[i] = eventstore.RecordedEvent{
-			GlobalPosition: firstPosition + int64(i),
-			StreamID:       streamID,
-			StreamVersion:  firstVersion + int64(i),
-			ID:             args.ids[i],
-			Type:           e.Type,
-			Data:           append(json.RawMessage(nil), e.Data...),
-			Metadata:       meta,
-			CreatedAt:      at.UTC(),
-		}
+		out[i] = recordedEvent(streamID, e, args.ids[i], got[i].position, got[i].version, got[i].at)
 	}
-	return out
+	return out, nil
 }
 
-// appendError translates rl_append's failures into the store's typed errors.
-func (s *Store) appendError(streamID string, expected eventstore.ExpectedVersion, err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case sqlstateWrongVersion:
-			actual, _ := strconv.ParseInt(pgErr.Detail, 10, 64)
-			return &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: actual}
-		case sqlstateUniqueViolated:
-			if pgErr.ConstraintName == "events_event_id_key" {
-				return fmt.Errorf("%w: an event id of this append is already stored: %s", eventstore.ErrInvalid, pgErr.Detail)
-			}
-		case sqlstateNotFirstWrite:
-			return fmt.Errorf("%w: %s (%s)", eventstore.ErrInvalid, pgErr.Message, pgErr.Hint)
-		}
+// wrongVersion builds the error for an unmet expectation, with the actual version.
+func (s *Store) wrongVersion(ctx context.Context, streamID string, expected eventstore.ExpectedVersion) error {
+	actual, err := s.StreamVersion(ctx, streamID)
+	if err != nil {
+		return err
 	}
-	return s.wrap("append to stream "+strconv.Quote(streamID), err)
+	return &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: actual}
+}
+
+// recordedEvent builds what Append returns for an event from what was sent and what
+// the database assigned.
+func recordedEvent(streamID string, e eventstore.EventData, id uuid.UUID, position, version int64, at time.Time) eventstore.RecordedEvent {
+	meta := make(map[string]string, len(e.Metadata))
+	for k, v := range e.Metadata {
+		meta[k] = v
+	}
+	return eventstore.RecordedEvent{
+		GlobalPosition: position,
+		StreamID:       streamID,
+		StreamVersion:  version,
+		ID:             id,
+		Type:           e.Type,
+		Data:           append(json.RawMessage(nil), e.Data...),
+		Metadata:       meta,
+		CreatedAt:      at.UTC(),
+	}
 }
 
 func encodeMetadata(m map[string]string) (string, error) {

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -12,9 +11,9 @@ import (
 
 const eventColumns = `global_position, stream_id, stream_version, event_id, event_type, data, metadata, created_at`
 
-// visible is the watermark condition of the global order: only events of transactions
-// older than every running transaction (see the package doc).
-const visible = `tx_id < pg_snapshot_xmin(pg_current_snapshot())`
+// visible is the watermark of the global order: only positions of transactions older
+// than every transaction still running (see the package doc).
+const visible = `global_position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536`
 
 // ReadStream implements eventstore.StreamReader.
 func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int64, limit int) ([]eventstore.RecordedEvent, error) {
@@ -37,10 +36,7 @@ func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, erro
 		return 0, err
 	}
 	var version int64
-	err := s.pool.QueryRow(ctx, `SELECT stream_version FROM streams WHERE stream_id = $1`, streamID).Scan(&version)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	err := s.pool.QueryRow(ctx, streamVersionSQL, streamID).Scan(&version)
 	return version, s.wrap("read version of stream "+strconv.Quote(streamID), err)
 }
 

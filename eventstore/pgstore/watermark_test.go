@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
@@ -48,7 +46,7 @@ func beginAppend(t *testing.T, conn *pgx.Conn, stream string) (pgx.Tx, int64) {
 	}
 	var pos, version int64
 	var at time.Time
-	if err := tx.QueryRow(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, eventstore.AnyVersion, oneEvent("Slow"))...).Scan(&pos, &version, &at); err != nil {
+	if err := tx.QueryRow(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, 0, 0, oneEvent("Slow"))...).Scan(&pos, &version, &at); err != nil {
 		t.Fatal(err)
 	}
 	return tx, pos
@@ -123,32 +121,23 @@ func TestReadAllDoesNotSkipASlowTransaction(t *testing.T) {
 	}
 }
 
-// TestAppendMustBeFirstWriteOfItsTransaction: a transaction id taken before the
-// append's lock would break the watermark, so rl_append refuses it; several appends
-// in one transaction are fine.
-func TestAppendMustBeFirstWriteOfItsTransaction(t *testing.T) {
+// TestAppendsInsideALargerTransaction: AppendSQL works in a transaction that wrote
+// something else first, and several appends in one transaction, each told how many
+// came before, get consecutive positions in the transaction's own range.
+func TestAppendsInsideALargerTransaction(t *testing.T) {
 	ctx := context.Background()
 	s := pgtest.NewStore(t)
 	conn := schemaConn(t, s)
-
+	var got []int64
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO checkpoints (name, position) VALUES ('other write', 1)"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs("x", eventstore.AnyVersion, oneEvent("E"))...)
-		return err
-	})
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != pgstore.SQLStateNotFirstWrite {
-		t.Fatalf("append after another write: %v, want SQLSTATE %s", err, pgstore.SQLStateNotFirstWrite)
-	}
-	if !errors.Is(s.AppendError("x", eventstore.AnyVersion, err), eventstore.ErrInvalid) {
-		t.Errorf("SQLSTATE %s is not reported as ErrInvalid", pgstore.SQLStateNotFirstWrite)
-	}
-
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		for _, stream := range []string{"x", "y", "x"} {
-			if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, eventstore.AnyVersion, oneEvent("E"))...); err != nil {
+		for i, step := range []struct {
+			stream   string
+			expected int64
+		}{{"x", 0}, {"y", 0}, {"x", 1}} {
+			if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(step.stream, step.expected, i, oneEvent("E"))...); err != nil {
 				return err
 			}
 		}
@@ -156,6 +145,19 @@ func TestAppendMustBeFirstWriteOfItsTransaction(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("three appends in one transaction: %v", err)
+	}
+	all, err := s.ReadAll(ctx, 1, 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ReadAll: %v, %v; want 3 events", all, err)
+	}
+	for i, e := range all {
+		got = append(got, e.GlobalPosition)
+		if i > 0 && e.GlobalPosition != got[i-1]+1 {
+			t.Errorf("positions in one transaction %v, want consecutive", got)
+		}
+	}
+	if all[0].GlobalPosition/pgstore.PositionsPerTransaction != all[2].GlobalPosition/pgstore.PositionsPerTransaction {
+		t.Errorf("positions %v span two transactions' ranges", got)
 	}
 	if v, _ := s.StreamVersion(ctx, "x"); v != 2 {
 		t.Errorf("stream x at version %d, want 2", v)
@@ -180,7 +182,7 @@ func TestTailingReaderSeesEveryEventOnce(t *testing.T) {
 			defer wg.Done()
 			for i := range txEach {
 				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-					if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(fmt.Sprintf("w%d", w), eventstore.AnyVersion, oneEvent("E"))...); err != nil {
+					if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(fmt.Sprintf("w%d", w), int64(i), 0, oneEvent("E"))...); err != nil {
 						return err
 					}
 					_, err := tx.Exec(ctx, "SELECT pg_sleep($1)", rand.Float64()*0.004)
