@@ -1,0 +1,46 @@
+# Ringleader — build, test, benchmark, demo.
+GO       ?= go
+PKGS     := ./...
+BIN      := bin
+
+.PHONY: all build test test-short bench demo lint fmt services
+
+all: lint test
+
+## build: compile every package (and the node binary once it exists)
+build:
+	$(GO) build $(PKGS)
+
+## test: vet, then every test with the race detector against real PostgreSQL
+## (RL_TEST_DSN, default postgres://postgres@127.0.0.1:5432/test). With CI=true a
+## missing service fails the run instead of skipping tests.
+test: lint
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## test-short: the tests without the race detector, for a quick loop
+test-short:
+	$(GO) test -count=1 $(PKGS)
+
+## bench: the event store against a bare-INSERT baseline, then the aggregate runtime
+bench:
+	$(GO) run ./bench/storebench -duration 3s
+	$(GO) test -run '^$$' -bench 'Hot|Many|Rehydrate' -benchtime 1s ./examples/bank/
+	$(GO) test -run '^$$' -bench 'IdleAggregateMemory' -benchtime 10000x ./examples/bank/
+
+## demo: start a local cluster and show it working
+demo:
+	@echo "make demo: not yet — the local cluster arrives with the cluster issue (#4)."
+	@echo "Until then: 'make test' runs the event store and aggregate runtime against PostgreSQL."
+
+## lint: gofmt must have nothing to say, go vet must pass
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt wants to rewrite:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## services: make sure PostgreSQL and NATS run locally (what CI does first)
+services:
+	bash .ci/services
