@@ -214,6 +214,19 @@ func (d *Dispatcher) Stats() Stats {
 	return Stats{Live: len(d.live)}
 }
 
+// LiveStreams returns the stream ids of the live instances, in no particular order.
+// The cluster uses it after a membership change to find the aggregates whose owner
+// moved, and passivates those.
+func (d *Dispatcher) LiveStreams() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.live))
+	for id := range d.live {
+		out = append(out, id)
+	}
+	return out
+}
+
 // Passivate stops the live instance of streamID, if any, after its in-progress
 // command, and waits for it to exit or ctx to end. The cluster calls it when an
 // aggregate's ownership moves to another node.

@@ -154,10 +154,13 @@ func TestPassivate(t *testing.T) {
 	leakCheck(t)
 	d := newDispatcher(t, aggregate.Config{Store: storeKinds()[0].open(t), Router: counterRouter(aggregate.TypeConfig{})})
 	mustDispatch(t, d, Add{ID: "p", N: 1})
+	if live := d.LiveStreams(); len(live) != 1 || live[0] != "counter-p" {
+		t.Fatalf("live streams %v, want [counter-p]", live)
+	}
 	if err := d.Passivate(context.Background(), "counter-p"); err != nil {
 		t.Fatal(err)
 	}
-	if d.Stats().Live != 0 {
+	if d.Stats().Live != 0 || len(d.LiveStreams()) != 0 {
 		t.Fatal("still live")
 	}
 	if err := d.Passivate(context.Background(), "counter-none"); err != nil {
