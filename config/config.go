@@ -1,0 +1,361 @@
+// Package config loads a node's configuration from, in rising precedence, built-in
+// defaults, an optional JSON file (--config / RL_CONFIG), RL_* environment variables
+// and command-line flags, and validates it with messages that say what to fix.
+//
+// Every setting has one name in three spellings: the flag --gossip-addr, the
+// environment variable RL_GOSSIP_ADDR and the file key "gossip_addr".
+package config
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cluster modes.
+const (
+	// ClusterGossip: nodes find each other with memberlist and split ownership on a ring.
+	ClusterGossip = "gossip"
+	// ClusterNone: no gossip; every node owns every aggregate and the event store's
+	// optimistic concurrency arbitrates ("multi-node, but not distributed").
+	ClusterNone = "none"
+)
+
+// Config is everything a node needs. The zero value is not valid; use Load, or
+// Defaults and then set fields.
+type Config struct {
+	// NodeID names the node in the cluster, in replies and in logs. Default: the host name.
+	NodeID string `json:"node_id"`
+	// NATSURLs are the NATS servers to connect to. Default nats://127.0.0.1:4222.
+	NATSURLs []string `json:"nats"`
+	// Prefix is the NATS subject prefix: commands arrive on <prefix>.cmd.<Type>. Default "rl".
+	Prefix string `json:"prefix"`
+	// DSN is the PostgreSQL connection string of the event store. Required.
+	DSN string `json:"dsn"`
+	// Schema holds the event store's tables. Default "ringleader".
+	Schema string `json:"schema"`
+	// Cluster is ClusterGossip (default) or ClusterNone.
+	Cluster string `json:"cluster"`
+	// GossipAddr is the host:port memberlist binds (TCP and UDP). Default 127.0.0.1:7946.
+	GossipAddr string `json:"gossip_addr"`
+	// AdvertiseAddr is the host:port other nodes should use, if not GossipAddr.
+	AdvertiseAddr string `json:"advertise_addr"`
+	// Seeds are host:port gossip addresses of other nodes to join.
+	Seeds []string `json:"seeds"`
+	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes. Empty: no encryption.
+	GossipKey string `json:"gossip_key"`
+	// ClusterLabel keeps clusters that share a network apart. Optional.
+	ClusterLabel string `json:"cluster_label"`
+	// AdminAddr is where the admin HTTP listener (/healthz, /cluster, /metrics) binds.
+	// Default 127.0.0.1:8080; empty string in a file or "off" disables it.
+	AdminAddr string `json:"admin_addr"`
+	// CommandTimeout is how long a command may take when the request names no Timeout. Default 5s.
+	CommandTimeout time.Duration `json:"command_timeout"`
+	// MaxBodyBytes limits a command request's body. Default 1 MiB.
+	MaxBodyBytes int `json:"max_body_bytes"`
+	// MaxLiveAggregates caps the aggregates kept in memory (LRU passivation). Default 10000.
+	MaxLiveAggregates int `json:"max_live_aggregates"`
+	// ShutdownTimeout bounds a graceful shutdown's wait for in-flight commands. Default 10s.
+	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `json:"log_level"`
+	// LogFormat is json (default) or console.
+	LogFormat string `json:"log_format"`
+}
+
+// Defaults returns the configuration a node runs with when nothing is set (DSN
+// excepted: it has no sensible default).
+func Defaults() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	return Config{
+		NodeID:            host,
+		NATSURLs:          []string{"nats://127.0.0.1:4222"},
+		Prefix:            "rl",
+		Schema:            "ringleader",
+		Cluster:           ClusterGossip,
+		GossipAddr:        "127.0.0.1:7946",
+		AdminAddr:         "127.0.0.1:8080",
+		CommandTimeout:    5 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		MaxLiveAggregates: 10_000,
+		ShutdownTimeout:   10 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "json",
+	}
+}
+
+// setting binds one setting's flag, environment variable and parser.
+type setting struct {
+	name  string // flag name; env is RL_ + upper snake case
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func (s setting) env() string {
+	return "RL_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+func settings() []setting {
+	str := func(f func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	list := func(f func(*Config) *[]string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = splitList(v); return nil }
+	}
+	dur := func(f func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 5s or 500ms", v)
+			}
+			*f(c) = d
+			return nil
+		}
+	}
+	num := func(f func(*Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			*f(c) = n
+			return nil
+		}
+	}
+	return []setting{
+		{"node-id", "unique name of this node", str(func(c *Config) *string { return &c.NodeID })},
+		{"nats", "comma-separated NATS server URLs", list(func(c *Config) *[]string { return &c.NATSURLs })},
+		{"prefix", "NATS subject prefix", str(func(c *Config) *string { return &c.Prefix })},
+		{"dsn", "PostgreSQL DSN of the event store (required)", str(func(c *Config) *string { return &c.DSN })},
+		{"schema", "PostgreSQL schema of the event store", str(func(c *Config) *string { return &c.Schema })},
+		{"cluster", "gossip (memberlist + ring) or none (every node owns everything)", str(func(c *Config) *string { return &c.Cluster })},
+		{"gossip-addr", "host:port for gossip (TCP and UDP)", str(func(c *Config) *string { return &c.GossipAddr })},
+		{"advertise-addr", "host:port other nodes reach this node's gossip on", str(func(c *Config) *string { return &c.AdvertiseAddr })},
+		{"seeds", "comma-separated host:port gossip addresses to join", list(func(c *Config) *[]string { return &c.Seeds })},
+		{"gossip-key", "base64 key (16, 24 or 32 bytes) encrypting gossip", str(func(c *Config) *string { return &c.GossipKey })},
+		{"cluster-label", "label that keeps clusters on one network apart", str(func(c *Config) *string { return &c.ClusterLabel })},
+		{"admin-addr", "host:port of the admin HTTP listener, or off", str(func(c *Config) *string { return &c.AdminAddr })},
+		{"command-timeout", "default command timeout", dur(func(c *Config) *time.Duration { return &c.CommandTimeout })},
+		{"max-body-bytes", "largest command body accepted", num(func(c *Config) *int { return &c.MaxBodyBytes })},
+		{"max-live-aggregates", "aggregates kept in memory at most", num(func(c *Config) *int { return &c.MaxLiveAggregates })},
+		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+		{"log-format", "json or console", str(func(c *Config) *string { return &c.LogFormat })},
+	}
+}
+
+// Load builds a Config from args (without the program name), the environment (env
+// looks a variable up, e.g. os.Getenv) and the file named by --config or RL_CONFIG,
+// then validates it. Usage goes to usage when args ask for -h.
+func Load(args []string, env func(string) string, usage io.Writer) (Config, error) {
+	cfg := Defaults()
+	all := settings()
+
+	// Flags are parsed first only to find --config and report unknown flags early;
+	// they are applied last so that they win.
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configFile := fs.String("config", env("RL_CONFIG"), "JSON configuration file (keys as the flags, with _ for -)")
+	given := map[string]string{}
+	for _, s := range all {
+		fs.Func(s.name, s.usage+" (env "+s.env()+")", func(v string) error { given[s.name] = v; return nil })
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("config: unexpected argument %q (settings are flags: --name=value)", fs.Arg(0))
+	}
+
+	if *configFile != "" {
+		if err := loadFile(*configFile, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	var errs []error
+	apply := func(s setting, source, v string) {
+		if err := s.set(&cfg, v); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", source, err))
+		}
+	}
+	for _, s := range all {
+		if v := env(s.env()); v != "" {
+			apply(s, s.env(), v)
+		}
+	}
+	for _, s := range all {
+		if v, ok := given[s.name]; ok {
+			apply(s, "--"+s.name, v)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// loadFile merges a JSON file into cfg; unknown keys are an error, so a typo is not
+// silently ignored.
+func loadFile(path string, cfg *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	// Durations are written as strings ("5s") in the file.
+	type fileConfig struct {
+		Config
+		CommandTimeout  string `json:"command_timeout"`
+		ShutdownTimeout string `json:"shutdown_timeout"`
+	}
+	fc := fileConfig{Config: *cfg}
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fc); err != nil {
+		return fmt.Errorf("config: file %s: %w", path, err)
+	}
+	*cfg = fc.Config
+	for _, d := range []struct {
+		raw string
+		dst *time.Duration
+		key string
+	}{{fc.CommandTimeout, &cfg.CommandTimeout, "command_timeout"}, {fc.ShutdownTimeout, &cfg.ShutdownTimeout, "shutdown_timeout"}} {
+		if d.raw == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.raw)
+		if err != nil {
+			return fmt.Errorf("config: file %s: %s: %q is not a duration such as 5s", path, d.key, d.raw)
+		}
+		*d.dst = v
+	}
+	return nil
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	if c.NodeID == "" || strings.ContainsAny(c.NodeID, " .*>\t\n") {
+		bad("node id %q must be non-empty and contain no spaces, dots, * or > (it is part of a NATS subject)", c.NodeID)
+	}
+	if len(c.NATSURLs) == 0 {
+		bad("no NATS URL (--nats)")
+	}
+	for _, u := range c.NATSURLs {
+		if p, err := url.Parse(u); err != nil || p.Host == "" {
+			bad("NATS URL %q is not a URL such as nats://127.0.0.1:4222", u)
+		}
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " *>\t\n") {
+		bad("subject prefix %q must be non-empty with no spaces, * or >", c.Prefix)
+	}
+	if c.DSN == "" {
+		bad("no event store DSN: set --dsn or RL_DSN (e.g. postgres://user@host:5432/db)")
+	}
+	if c.Schema == "" {
+		bad("empty schema name")
+	}
+	switch c.Cluster {
+	case ClusterGossip:
+		if err := checkHostPort(c.GossipAddr); err != nil {
+			bad("gossip address: %v", err)
+		}
+		if c.AdvertiseAddr != "" {
+			if err := checkHostPort(c.AdvertiseAddr); err != nil {
+				bad("advertise address: %v", err)
+			}
+		}
+		for _, s := range c.Seeds {
+			if err := checkHostPort(s); err != nil {
+				bad("seed: %v", err)
+			}
+		}
+	case ClusterNone:
+	default:
+		bad("cluster mode %q is neither %q nor %q", c.Cluster, ClusterGossip, ClusterNone)
+	}
+	if c.GossipKey != "" {
+		if key, err := base64.StdEncoding.DecodeString(c.GossipKey); err != nil {
+			bad("gossip key is not base64: %v", err)
+		} else if n := len(key); n != 16 && n != 24 && n != 32 {
+			bad("gossip key is %d bytes; it must be 16, 24 or 32", n)
+		}
+	}
+	if c.AdminAddr != "" && c.AdminAddr != "off" {
+		if err := checkHostPort(c.AdminAddr); err != nil {
+			bad("admin address: %v", err)
+		}
+	}
+	if c.CommandTimeout <= 0 {
+		bad("command timeout %s must be positive", c.CommandTimeout)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown timeout %s must be positive", c.ShutdownTimeout)
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max body bytes %d must be positive", c.MaxBodyBytes)
+	}
+	if c.MaxLiveAggregates <= 0 {
+		bad("max live aggregates %d must be positive", c.MaxLiveAggregates)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log level %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		bad("log format %q is not json or console", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// GossipKeyBytes returns the decoded gossip key (nil when none). Call after Validate.
+func (c Config) GossipKeyBytes() []byte {
+	if c.GossipKey == "" {
+		return nil
+	}
+	key, _ := base64.StdEncoding.DecodeString(c.GossipKey)
+	return key
+}
+
+// AdminEnabled reports whether the admin listener should run.
+func (c Config) AdminEnabled() bool { return c.AdminAddr != "" && c.AdminAddr != "off" }
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

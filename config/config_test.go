@@ -1,0 +1,86 @@
+package config_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/config"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPrecedenceFlagsOverEnvOverFileOverDefaults(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node.json")
+	if err := os.WriteFile(file, []byte(`{"node_id": "from-file", "schema": "file_schema", "dsn": "postgres://file/db", "command_timeout": "7s", "seeds": ["10.0.0.1:7946"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"RL_CONFIG": file, "RL_SCHEMA": "env_schema", "RL_NODE_ID": "from-env", "RL_NATS": "nats://a:4222, nats://b:4222"})
+	cfg, err := config.Load([]string{"--node-id=from-flag"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Defaults()
+	want.NodeID = "from-flag"
+	want.Schema = "env_schema"
+	want.DSN = "postgres://file/db"
+	want.CommandTimeout = 7 * time.Second
+	want.Seeds = []string{"10.0.0.1:7946"}
+	want.NATSURLs = []string{"nats://a:4222", "nats://b:4222"}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("got  %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestErrorsAreClear(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{"unknown flag", []string{"--dsn=x", "--colour=blue"}, nil, []string{"flag provided but not defined: -colour"}},
+		{"missing DSN", nil, nil, []string{"no event store DSN"}},
+		{"bad addresses, all reported", []string{"--dsn=x", "--gossip-addr=nowhere", "--seeds=a:1,b", "--admin-addr=:99999"}, nil,
+			[]string{`gossip address: "nowhere" is not host:port`, `seed: "b" is not host:port`, "admin address"}},
+		{"bad duration from env", []string{"--dsn=x"}, map[string]string{"RL_COMMAND_TIMEOUT": "soon"}, []string{`RL_COMMAND_TIMEOUT: "soon" is not a duration`}},
+		{"bad cluster mode", []string{"--dsn=x", "--cluster=mesh"}, nil, []string{`cluster mode "mesh"`}},
+		{"bad gossip key", []string{"--dsn=x", "--gossip-key=c2hvcnQ="}, nil, []string{"gossip key is 5 bytes"}},
+		{"node id with a dot", []string{"--dsn=x", "--node-id=a.b"}, nil, []string{`node id "a.b"`}},
+		{"stray argument", []string{"--dsn=x", "extra"}, nil, []string{`unexpected argument "extra"`}},
+		{"missing file", []string{"--dsn=x", "--config=/nonexistent.json"}, nil, []string{"/nonexistent.json"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Load(c.args, envOf(c.env), io.Discard)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestFileRejectsUnknownKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "sedes": ["a:1"]}`), 0o600)
+	_, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "sedes"`) {
+		t.Fatalf("got %v, want an unknown field error", err)
+	}
+}
+
+func TestClusterNoneNeedsNoGossipAddress(t *testing.T) {
+	cfg, err := config.Load([]string{"--dsn=x", "--cluster=none", "--gossip-addr=whatever"}, envOf(nil), io.Discard)
+	if err != nil || cfg.Cluster != config.ClusterNone {
+		t.Fatalf("%+v, %v", cfg, err)
+	}
+}
