@@ -96,6 +96,7 @@ func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 	fmt.Printf("%-9s %-7s | %9s %9s %5s %5s | %9s %9s %5s %5s | %s\n",
 		"appenders", "events", "appends/s", "events/s", "p50", "p99", "appends/s", "events/s", "p50", "p99", "ratio")
 	round := 0
+	baseline := map[int]float64{} // single-event baseline appends/s by concurrency
 	for _, n := range batches {
 		for _, c := range concurrency {
 			round++
@@ -124,6 +125,9 @@ func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 			if err != nil {
 				return fmt.Errorf("store: %w", err)
 			}
+			if n == 1 {
+				baseline[c] = base.perSecond()
+			}
 			fmt.Printf("%-9d %-7d | %9.0f %9.0f %5s %5s | %9.0f %9.0f %5s %5s | %.2fx\n",
 				c, n, st.perSecond(), st.perSecond()*float64(n), ms(st.p50), ms(st.p99),
 				base.perSecond(), base.perSecond()*float64(n), ms(base.p50), ms(base.p99),
@@ -131,6 +135,45 @@ func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 		}
 	}
 	fmt.Println("ratio = store appends/s ÷ baseline appends/s at the same concurrency and batch size (≥ 0.90 is the target)")
+	return groupCommit(ctx, store, duration, concurrency, baseline)
+}
+
+// groupCommit shows what batching appends of different streams into one transaction
+// (one round trip, one commit: pgx sends a batch as one implicit transaction) would
+// give, against the single-event baseline measured above. Each stream keeps its own
+// version check; this sketch lets one conflict abort the whole group, which a real
+// group commit must not.
+func groupCommit(ctx context.Context, store *pgstore.Store, duration time.Duration, concurrency []int, baseline map[int]float64) error {
+	const group = 8
+	fmt.Printf("\ngroup commit sketch: %d single-event appends to different streams per transaction\n", group)
+	fmt.Printf("%-9s | %9s %5s %5s | %s\n", "appenders", "appends/s", "p50", "p99", "ratio to baseline")
+	data := batch(1)
+	for _, c := range concurrency {
+		versions := make([][group]int64, c)
+		op := func(ctx context.Context, w, i int) error {
+			b := &pgx.Batch{}
+			for k := range group {
+				args, err := pgstore.AppendArgs(fmt.Sprintf("group-%d-%d-%d", c, w, k), versions[w][k], k, data, 0)
+				if err != nil {
+					return err
+				}
+				b.Queue(pgstore.AppendSQL, args...)
+			}
+			if err := store.Pool().SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+			for k := range group {
+				versions[w][k]++
+			}
+			return nil
+		}
+		r, err := measure(ctx, c, duration, op)
+		if err != nil {
+			return fmt.Errorf("group commit: %w", err)
+		}
+		perSecond := r.perSecond() * group
+		fmt.Printf("%-9d | %9.0f %5s %5s | %.2fx\n", c, perSecond, ms(r.p50), ms(r.p99), perSecond/baseline[c])
+	}
 	return nil
 }
 

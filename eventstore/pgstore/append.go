@@ -50,6 +50,25 @@ const streamVersionSQL = `SELECT coalesce(max(stream_version), 0) FROM events WH
 
 const uniqueViolation = "23505"
 
+// AppendArgs returns AppendSQL's arguments for appending events to streamID at an
+// exact expected version (0: no stream), after earlier events appended by the same
+// transaction. It validates like Append and generates missing event ids. Use it to
+// append inside a transaction of your own, or to batch appends of several streams
+// into one transaction.
+func AppendArgs(streamID string, expected int64, earlier int, events []eventstore.EventData, maxEventBytes int) ([]any, error) {
+	if err := eventstore.ValidateAppend(streamID, eventstore.Exact(expected), events, maxEventBytes); err != nil {
+		return nil, err
+	}
+	if earlier < 0 || earlier+len(events) > PositionsPerTransaction {
+		return nil, fmt.Errorf("%w: a transaction appends at most %d events", eventstore.ErrInvalid, PositionsPerTransaction)
+	}
+	a, err := buildAppendArgs(events)
+	if err != nil {
+		return nil, err
+	}
+	return []any{streamID, expected, a.ids, a.types, a.data, a.metadata, earlier}, nil
+}
+
 // appendArgs are AppendSQL's array arguments, built once per append.
 type appendArgs struct {
 	ids      []uuid.UUID

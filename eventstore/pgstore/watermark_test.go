@@ -46,10 +46,20 @@ func beginAppend(t *testing.T, conn *pgx.Conn, stream string) (pgx.Tx, int64) {
 	}
 	var pos, version int64
 	var at time.Time
-	if err := tx.QueryRow(ctx, pgstore.AppendSQL, pgstore.AppendArgs(stream, 0, 0, oneEvent("Slow"))...).Scan(&pos, &version, &at); err != nil {
+	if err := tx.QueryRow(ctx, pgstore.AppendSQL, appendArgs(t, stream, 0, 0, oneEvent("Slow"))...).Scan(&pos, &version, &at); err != nil {
 		t.Fatal(err)
 	}
 	return tx, pos
+}
+
+// appendArgs is pgstore.AppendArgs for arguments known to be valid.
+func appendArgs(t *testing.T, stream string, expected int64, earlier int, events []eventstore.EventData) []any {
+	t.Helper()
+	args, err := pgstore.AppendArgs(stream, expected, earlier, events, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return args
 }
 
 func positions(events []eventstore.RecordedEvent) []int64 {
@@ -137,7 +147,7 @@ func TestAppendsInsideALargerTransaction(t *testing.T) {
 			stream   string
 			expected int64
 		}{{"x", 0}, {"y", 0}, {"x", 1}} {
-			if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(step.stream, step.expected, i, oneEvent("E"))...); err != nil {
+			if _, err := tx.Exec(ctx, pgstore.AppendSQL, appendArgs(t, step.stream, step.expected, i, oneEvent("E"))...); err != nil {
 				return err
 			}
 		}
@@ -182,10 +192,14 @@ func TestTailingReaderSeesEveryEventOnce(t *testing.T) {
 			defer wg.Done()
 			for i := range txEach {
 				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-					if _, err := tx.Exec(ctx, pgstore.AppendSQL, pgstore.AppendArgs(fmt.Sprintf("w%d", w), int64(i), 0, oneEvent("E"))...); err != nil {
+					args, err := pgstore.AppendArgs(fmt.Sprintf("w%d", w), int64(i), 0, oneEvent("E"), 0)
+					if err != nil {
 						return err
 					}
-					_, err := tx.Exec(ctx, "SELECT pg_sleep($1)", rand.Float64()*0.004)
+					if _, err := tx.Exec(ctx, pgstore.AppendSQL, args...); err != nil {
+						return err
+					}
+					_, err = tx.Exec(ctx, "SELECT pg_sleep($1)", rand.Float64()*0.004)
 					return err
 				})
 				if err != nil {
