@@ -1,0 +1,147 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Client errors. Send wraps the underlying NATS or context error with them, so both
+// errors.Is(err, ErrTimeout) and errors.Is(err, context.DeadlineExceeded) hold.
+var (
+	// ErrNoNodes: no node serves the prefix (NATS reported no responders).
+	ErrNoNodes = errors.New("transport: no node is serving commands")
+	// ErrTimeout: no reply before the deadline. The command may or may not have been
+	// applied; resend it with the same Command-Id to find out.
+	ErrTimeout = errors.New("transport: timed out waiting for a reply")
+	// ErrBadReply: the reply was not a valid reply body.
+	ErrBadReply = errors.New("transport: malformed reply")
+)
+
+// Client sends commands to a Ringleader cluster over NATS. It is safe for concurrent
+// use and holds no resources of its own: closing the *nats.Conn is the caller's job.
+type Client struct {
+	nc       *nats.Conn
+	prefix   string
+	deadline bool
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithPrefix sets the subject prefix (default "rl").
+func WithPrefix(prefix string) ClientOption { return func(c *Client) { c.prefix = prefix } }
+
+// WithDeadlineHeader chooses whether Send adds the absolute Deadline header (default
+// true), which lets a node drop a command that reaches it after the caller gave up.
+// Turn it off when this machine's clock may be far from the nodes' clocks.
+func WithDeadlineHeader(on bool) ClientOption { return func(c *Client) { c.deadline = on } }
+
+// NewClient returns a client sending over nc.
+func NewClient(nc *nats.Conn, opts ...ClientOption) *Client {
+	c := &Client{nc: nc, prefix: DefaultPrefix, deadline: true}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// SendOption sets a header of one command.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	commandID, consistency, correlationID, causationID string
+	timeout                                            time.Duration
+}
+
+// WithCommandID sets the Command-Id header, the command's idempotency key.
+func WithCommandID(id string) SendOption { return func(o *sendOptions) { o.commandID = id } }
+
+// WithConsistency sets the Consistency header (ConsistencyEventual or ConsistencyStrong).
+func WithConsistency(c string) SendOption { return func(o *sendOptions) { o.consistency = c } }
+
+// WithCorrelationID sets the Correlation-Id header.
+func WithCorrelationID(id string) SendOption { return func(o *sendOptions) { o.correlationID = id } }
+
+// WithCausationID sets the Causation-Id header.
+func WithCausationID(id string) SendOption { return func(o *sendOptions) { o.causationID = id } }
+
+// WithTimeout bounds the wait for the reply and tells the node (Timeout header).
+// Without it the context's deadline is used; without either, DefaultTimeout.
+func WithTimeout(d time.Duration) SendOption { return func(o *sendOptions) { o.timeout = d } }
+
+// Send sends command as <prefix>.cmd.<commandType> and waits for the reply. command
+// is marshalled to JSON, except that json.RawMessage and []byte are sent as they are.
+//
+// A reply arriving — successful or not — is returned with a nil error: inspect
+// Reply.OK, or call Reply.Err. A non-nil error means no reply: ErrNoNodes,
+// ErrTimeout (also when ctx's deadline passed), ErrBadReply, or a wrapped
+// marshalling, context or NATS error.
+func (c *Client) Send(ctx context.Context, commandType string, command any, opts ...SendOption) (Reply, error) {
+	var o sendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := checkSubject(commandType, true); err != nil {
+		return Reply{}, fmt.Errorf("transport: command type %q: %w", commandType, err)
+	}
+	var body []byte
+	switch v := command.(type) {
+	case json.RawMessage:
+		body = v
+	case []byte:
+		body = v
+	default:
+		b, err := json.Marshal(command)
+		if err != nil {
+			return Reply{}, fmt.Errorf("transport: marshal %s: %w", commandType, err)
+		}
+		body = b
+	}
+
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	} else if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+
+	msg := nats.NewMsg(c.prefix + ".cmd." + commandType)
+	msg.Data = body
+	setIf(msg.Header, HeaderCommandID, o.commandID)
+	setIf(msg.Header, HeaderConsistency, o.consistency)
+	setIf(msg.Header, HeaderCorrelationID, o.correlationID)
+	setIf(msg.Header, HeaderCausationID, o.causationID)
+	remaining := time.Until(deadline)
+	if remaining <= 0 {
+		return Reply{}, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	msg.Header.Set(HeaderTimeout, remaining.String())
+	if c.deadline {
+		msg.Header.Set(HeaderDeadline, deadline.UTC().Format(time.RFC3339Nano))
+	}
+
+	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrNoResponders):
+		return Reply{}, fmt.Errorf("%w: %w", ErrNoNodes, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return Reply{}, fmt.Errorf("%w: %w", ErrTimeout, err)
+	default:
+		return Reply{}, fmt.Errorf("transport: send %s: %w", commandType, err)
+	}
+	var r Reply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return Reply{}, fmt.Errorf("%w: %w", ErrBadReply, err)
+	}
+	return r, nil
+}
