@@ -1,0 +1,88 @@
+package transport_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ringleader-go/ringleader/transport"
+	"github.com/ringleader-go/ringleader/transport/natstest"
+)
+
+// reportLatency adds p50 and p99 (microseconds) of the per-operation latencies.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	b.Helper()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(at(0.50), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
+
+// BenchmarkRequestReply is the floor: a bare NATS request-reply round trip to a
+// responder that echoes a fixed reply, over two connections.
+func BenchmarkRequestReply(b *testing.B) {
+	server, client := natstest.Connect(b), natstest.Connect(b)
+	subject := natstest.Prefix(b) + ".echo"
+	reply := []byte(`{"ok":true,"duplicate":false}`)
+	sub, err := server.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(reply) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := server.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"account_number":"A-1","amount":5}`)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := client.Request(subject, body, 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkServerLocal measures a command through the Client and a Server whose
+// Executor does nothing: the transport's own cost over BenchmarkRequestReply.
+func BenchmarkServerLocal(b *testing.B) {
+	prefix := natstest.Prefix(b)
+	srv, err := transport.NewServer(transport.ServerConfig{
+		Conn: natstest.Connect(b), Prefix: prefix, NodeID: "n1",
+		Locate: func(transport.Request) (string, error) { return "n1", nil },
+		Executor: transport.ExecutorFunc(func(context.Context, transport.Request) transport.Reply {
+			return transport.Reply{OK: true}
+		}),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	c := transport.NewClient(natstest.Connect(b), transport.WithPrefix(prefix))
+	cmd := map[string]any{"account_number": "A-1", "amount": 5}
+	lat := make([]time.Duration, 0, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		r, err := c.Send(ctx, "Deposit", cmd, transport.WithCommandID("c-1"))
+		if err != nil || !r.OK {
+			b.Fatalf("%+v %v", r, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
