@@ -86,3 +86,48 @@ func BenchmarkServerLocal(b *testing.B) {
 	b.StopTimer()
 	reportLatency(b, lat)
 }
+
+// BenchmarkServerForward measures a command that the receiving Server forwards to
+// its owner (a bare responder on the owner's node subject): ingress, one hop, relay.
+func BenchmarkServerForward(b *testing.B) {
+	prefix := natstest.Prefix(b)
+	owner := natstest.Connect(b)
+	reply := []byte(`{"ok":true,"node":"n2","duplicate":false}`)
+	sub, err := owner.Subscribe(transport.NodeSubject(prefix, "n2"), func(m *nats.Msg) { _ = m.Respond(reply) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := owner.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := transport.NewServer(transport.ServerConfig{
+		Conn: natstest.Connect(b), Prefix: prefix, NodeID: "n1",
+		Locate: func(transport.Request) (string, error) { return "n2", nil },
+		Executor: transport.ExecutorFunc(func(context.Context, transport.Request) transport.Reply {
+			return transport.Reply{OK: true}
+		}),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	c := transport.NewClient(natstest.Connect(b), transport.WithPrefix(prefix))
+	cmd := map[string]any{"account_number": "A-1", "amount": 5}
+	lat := make([]time.Duration, 0, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		r, err := c.Send(ctx, "Deposit", cmd, transport.WithCommandID("c-1"))
+		if err != nil || !r.OK || r.Node != "n2" {
+			b.Fatalf("%+v %v", r, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
