@@ -53,6 +53,15 @@ func TestThreeNodesConverge(t *testing.T) {
 	if got := n3.logs.count("cluster: joined"); got != 1 {
 		t.Errorf("n3 logged %d joins, want 1", got)
 	}
+	// The fast failure detector must not flap in steady state.
+	holdsFor(t, time.Second, func() error {
+		for _, n := range []*testNode{n1, n2, n3} {
+			if k := n.logs.count("cluster: member failed"); k != 0 {
+				return fmt.Errorf("%s declared a live member failed", n.LocalID())
+			}
+		}
+		return sees(all, n1, n2, n3)()
+	})
 }
 
 func TestGracefulCloseLeavesPromptly(t *testing.T) {
