@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 BIN      := bin
 
-.PHONY: all build test test-short bench demo lint fmt services
+.PHONY: all build test test-short bench demo lint fmt services FORCE
 
 all: lint test
 
@@ -27,10 +27,15 @@ bench:
 	$(GO) test -run '^$$' -bench 'Hot|Many|Rehydrate' -benchtime 1s ./examples/bank/
 	$(GO) test -run '^$$' -bench 'IdleAggregateMemory' -benchtime 10000x ./examples/bank/
 
-## demo: start a local cluster and show it working
-demo:
-	@echo "make demo: not yet — the local cluster arrives with the cluster issue (#4)."
-	@echo "Until then: 'make test' runs the event store and aggregate runtime against PostgreSQL."
+## demo: start NATS and a 3-node local cluster, send bank commands, show who owned
+## what; runs until Ctrl-C
+demo: $(BIN)/node
+	./$(BIN)/node demo
+
+$(BIN)/node: FORCE
+	$(GO) build -o $(BIN)/node ./cmd/node
+
+FORCE:
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:

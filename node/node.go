@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/cluster"
+	"github.com/ringleader-go/ringleader/config"
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
+	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/placement"
+	"github.com/ringleader-go/ringleader/transport"
+)
+
+// Options are what Start needs beyond the configuration.
+type Options struct {
+	// Config is the validated node configuration.
+	Config config.Config
+	// Logger receives the node's logs.
+	Logger zerolog.Logger
+	// Store, if set, is used instead of opening PostgreSQL at Config.DSN (the demo's
+	// in-memory fallback, tests). The node does not close a store it was given.
+	Store eventstore.Store
+	// Version is the build version gossiped to other nodes and shown in /cluster.
+	Version string
+}
+
+// Node is a running Ringleader node.
+type Node struct {
+	cfg     config.Config
+	log     zerolog.Logger
+	version string
+
+	store      eventstore.Store
+	ownsStore  bool
+	router     *aggregate.Router
+	dispatcher *aggregate.Dispatcher
+	nc         *nats.Conn
+	server     *transport.Server
+	cluster    *cluster.Cluster // nil in ClusterNone mode
+	metrics    *metrics
+
+	ring    atomic.Pointer[placement.Ring]
+	members atomic.Pointer[[]placement.Member]
+	// rebalance serialises passivations after ring changes.
+	rebalance sync.Mutex
+
+	admin     *http.Server
+	adminAddr string
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start brings a node up. On error everything started so far is stopped again.
+func Start(ctx context.Context, opts Options) (n *Node, err error) {
+	cfg := opts.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{
+		cfg:     cfg,
+		log:     opts.Logger.With().Str("node", cfg.NodeID).Logger(),
+		version: opts.Version,
+		store:   opts.Store,
+	}
+	defer func() {
+		if err != nil {
+			_ = n.Shutdown(context.Background())
+		}
+	}()
+
+	if n.store == nil {
+		store, err := pgstore.Open(ctx, cfg.DSN, pgstore.WithSchema(cfg.Schema), pgstore.WithLogger(n.log))
+		if err != nil {
+			return nil, fmt.Errorf("node: event store: %w", err)
+		}
+		n.store, n.ownsStore = store, true
+	}
+	n.metrics = newMetrics(n)
+
+	n.router = bank.NewRouter(bank.Config{})
+	dispatcherLog := n.log
+	n.dispatcher, err = aggregate.New(aggregate.Config{
+		Store:   n.store,
+		Router:  n.router,
+		Logger:  &dispatcherLog,
+		Timeout: cfg.CommandTimeout,
+		MaxLive: cfg.MaxLiveAggregates,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: aggregate dispatcher: %w", err)
+	}
+
+	// Until membership says otherwise this node owns everything.
+	n.setMembers([]placement.Member{{ID: cfg.NodeID}})
+
+	if err := n.startAdmin(); err != nil {
+		return nil, err
+	}
+
+	n.nc, err = nats.Connect(joinURLs(cfg.NATSURLs),
+		nats.Name("ringleader-"+cfg.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn().Err(err).Msg("NATS disconnected; reconnecting")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: connect to NATS at %s: %w", joinURLs(cfg.NATSURLs), err)
+	}
+
+	if cfg.Cluster == config.ClusterGossip {
+		host, port, _ := net.SplitHostPort(cfg.GossipAddr)
+		cc := cluster.Config{
+			NodeID:    cfg.NodeID,
+			BindAddr:  host,
+			BindPort:  atoi(port),
+			Seeds:     cfg.Seeds,
+			SecretKey: cfg.GossipKeyBytes(),
+			Label:     cfg.ClusterLabel,
+			Meta:      cluster.Meta{NodeID: cfg.NodeID, AdminAddr: n.adminAddr, Version: n.version},
+			OnChange:  n.setMembers,
+			Logger:    n.log,
+		}
+		if cfg.AdvertiseAddr != "" {
+			ahost, aport, _ := net.SplitHostPort(cfg.AdvertiseAddr)
+			cc.AdvertiseAddr, cc.AdvertisePort = ahost, atoi(aport)
+		}
+		if n.cluster, err = cluster.Start(ctx, cc); err != nil {
+			return nil, fmt.Errorf("node: cluster: %w", err)
+		}
+	}
+
+	n.server, err = transport.NewServer(transport.ServerConfig{
+		Conn:           n.nc,
+		Prefix:         cfg.Prefix,
+		NodeID:         cfg.NodeID,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		DefaultTimeout: cfg.CommandTimeout,
+		Locate:         n.locate,
+		Executor:       n,
+		Observer:       n.metrics,
+		Logger:         n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: transport: %w", err)
+	}
+	if err := n.server.Start(); err != nil {
+		return nil, fmt.Errorf("node: transport: %w", err)
+	}
+	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
+		Str("version", n.version).Msg("node started")
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// AdminAddr returns the admin listener's actual address ("" when disabled).
+func (n *Node) AdminAddr() string { return n.adminAddr }
+
+// Ring returns the current ring.
+func (n *Node) Ring() *placement.Ring { return n.ring.Load() }
+
+// Members returns the current member set.
+func (n *Node) Members() []placement.Member {
+	if m := n.members.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// setMembers installs a new member set and ring and passivates the aggregates this
+// node no longer owns. The cluster calls it serially.
+func (n *Node) setMembers(members []placement.Member) {
+	if n.cfg.Cluster == config.ClusterNone {
+		members = []placement.Member{{ID: n.cfg.NodeID}}
+	}
+	ring, err := placement.New(placement.Config{}, members)
+	if err != nil {
+		n.log.Error().Err(err).Int("members", len(members)).Msg("cannot build the ring; keeping the previous one")
+		return
+	}
+	n.members.Store(&members)
+	old := n.ring.Swap(ring)
+	if n.metrics != nil {
+		n.metrics.members.Set(float64(len(members)))
+	}
+	if old == nil {
+		return
+	}
+	moves, err := placement.Moved(old, ring)
+	if err != nil {
+		n.log.Error().Err(err).Msg("cannot compare rings")
+		return
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	n.log.Info().Strs("members", ids).Int("partitions_moved", len(moves)).Str("ring", ring.Fingerprint()).Msg("membership changed")
+	if n.metrics != nil {
+		n.metrics.moves.Add(float64(len(moves)))
+	}
+	if len(moves) > 0 && n.dispatcher != nil {
+		go n.passivateMoved()
+	}
+}
+
+// passivateMoved stops the live aggregates whose owner is now another node, each
+// after its in-progress command.
+func (n *Node) passivateMoved() {
+	n.rebalance.Lock()
+	defer n.rebalance.Unlock()
+	ring := n.ring.Load()
+	stopped := 0
+	for _, stream := range n.dispatcher.LiveStreams() {
+		owner, ok := ring.Owner(stream)
+		if !ok || owner.ID == n.cfg.NodeID {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CommandTimeout)
+		if err := n.dispatcher.Passivate(ctx, stream); err != nil {
+			n.log.Warn().Err(err).Str("stream", stream).Msg("passivating a moved aggregate took too long")
+		}
+		cancel()
+		stopped++
+	}
+	if stopped > 0 {
+		n.log.Info().Int("aggregates", stopped).Msg("passivated aggregates now owned elsewhere")
+	}
+}
+
+// Shutdown stops the node gracefully: no new commands, in-flight ones finish (within
+// ctx), then the cluster is left and everything closed. It is idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		var errs []error
+		if n.server != nil {
+			if err := n.server.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("transport: %w", err))
+			}
+		}
+		if n.cluster != nil {
+			// A leave nobody acknowledged (the others stopped too) is not a failure of
+			// this node: they will declare it dead instead.
+			if err := n.cluster.Close(); err != nil {
+				n.log.Warn().Err(err).Msg("leaving the cluster")
+			}
+		}
+		if n.dispatcher != nil {
+			_ = n.dispatcher.Close()
+		}
+		if n.nc != nil {
+			if err := n.nc.Drain(); err != nil {
+				n.nc.Close()
+			}
+		}
+		if n.admin != nil {
+			actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = n.admin.Shutdown(actx)
+			cancel()
+		}
+		if n.ownsStore && n.store != nil {
+			_ = n.store.Close()
+		}
+		n.shutdownErr = errors.Join(errs...)
+		n.log.Info().Err(n.shutdownErr).Msg("node stopped")
+	})
+	return n.shutdownErr
+}
+
+// registry returns the node's Prometheus registry.
+func (n *Node) registry() *prometheus.Registry { return n.metrics.registry }
