@@ -65,12 +65,12 @@ type Node struct {
 }
 
 // Start brings a node up. On error everything started so far is stopped again.
-func Start(ctx context.Context, opts Options) (n *Node, err error) {
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	cfg := opts.Config
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{
+	n := &Node{
 		cfg:     cfg,
 		log:     opts.Logger.With().Str("node", cfg.NodeID).Logger(),
 		version: opts.Version,

@@ -62,7 +62,8 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	default:
-		fmt.Fprintln(stderr, "node:", err)
+		// Errors name their origin already ("config: …", "node: …").
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 }
