@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,9 @@ import (
 
 // DefaultSchema is the schema the store uses when given none.
 const DefaultSchema = "ringleader"
+
+// DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
+const DefaultMaxConns = 20
 
 // Store is the PostgreSQL event store. Create it with Open.
 type Store struct {
@@ -78,6 +82,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("pgstore: parse DSN: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{o.schema}.Sanitize()
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (4, or the CPU count) starves a node with many aggregates
+		// appending at once: every append holds a connection for a round trip.
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		// The append statement's custom plans cost more to make (~0.5 ms) than to run,
 		// and PostgreSQL's heuristic keeps choosing them: that halved append
