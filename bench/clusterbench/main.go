@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader/bench/internal/load"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
@@ -44,14 +44,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-type result struct {
-	ops      int
-	elapsed  time.Duration
-	p50, p99 time.Duration
-}
-
-func (r result) perSecond() float64 { return float64(r.ops) / r.elapsed.Seconds() }
 
 func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	ctx := context.Background()
@@ -74,7 +66,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	if err != nil {
 		return err
 	}
-	rr, err := measure(clients, duration, func(w, i int) error {
+	rr, err := load.Run(clients, duration, func(w, i int) error {
 		_, err := nc.Request(prefix+".echo", []byte(`{"ok":true}`), 5*time.Second)
 		return err
 	})
@@ -90,7 +82,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	}
 	versions := make([]int64, clients)
 	body, _ := json.Marshal(map[string]any{"account_number": "X", "amount": 1, "balance": 1})
-	bare, err := measure(clients, duration, func(w, i int) error {
+	bare, err := load.Run(clients, duration, func(w, i int) error {
 		_, err := store.Append(ctx, fmt.Sprintf("bare-%d", w), eventstore.Exact(versions[w]),
 			[]eventstore.EventData{{Type: "MoneyDeposited", Data: body}})
 		versions[w]++
@@ -100,8 +92,8 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	if err != nil {
 		return err
 	}
-	print := func(name string, r result) {
-		fmt.Printf("%-34s %10.0f %7s %7s %.2fx\n", name, r.perSecond(), ms(r.p50), ms(r.p99), r.perSecond()/bare.perSecond())
+	print := func(name string, r load.Result) {
+		fmt.Printf("%-34s %10.0f %7s %7s %.2fx\n", name, r.PerSecond(), load.Millis(r.P50), load.Millis(r.P99), r.PerSecond()/bare.PerSecond())
 	}
 	print("NATS request-reply (floor)", rr)
 	print("bare event store append (floor)", bare)
@@ -123,20 +115,20 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 
 // commands opens an account per client and then deposits into it as fast as
 // possible; each client keeps to its own account, so no two commands race.
-func commands(ctx context.Context, nc *nats.Conn, prefix string, clients int, duration time.Duration, size int) (result, error) {
+func commands(ctx context.Context, nc *nats.Conn, prefix string, clients int, duration time.Duration, size int) (load.Result, error) {
 	client := transport.NewClient(nc, transport.WithPrefix(prefix))
 	accounts := make([]string, clients)
 	for w := range accounts {
 		accounts[w] = fmt.Sprintf("B%d-%d", size, w)
 		reply, err := client.Send(ctx, "OpenAccount", map[string]any{"account_number": accounts[w], "initial_balance": 0})
 		if err != nil {
-			return result{}, err
+			return load.Result{}, err
 		}
 		if err := reply.Err(); err != nil {
-			return result{}, err
+			return load.Result{}, err
 		}
 	}
-	return measure(clients, duration, func(w, i int) error {
+	return load.Run(clients, duration, func(w, i int) error {
 		reply, err := client.Send(ctx, "DepositMoney", map[string]any{"account_number": accounts[w], "amount": 1})
 		if err != nil {
 			return err
@@ -195,42 +187,6 @@ func stopCluster(nodes []*node.Node) {
 		go func() { defer wg.Done(); _ = n.Shutdown(ctx) }()
 	}
 	wg.Wait()
-}
-
-func measure(workers int, duration time.Duration, op func(w, i int) error) (result, error) {
-	var wg sync.WaitGroup
-	latencies := make([][]time.Duration, workers)
-	errs := make([]error, workers)
-	start := time.Now()
-	deadline := start.Add(duration)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				t0 := time.Now()
-				if err := op(w, i); err != nil {
-					errs[w] = err
-					return
-				}
-				latencies[w] = append(latencies[w], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for w := range workers {
-		if errs[w] != nil {
-			return result{}, errs[w]
-		}
-		all = append(all, latencies[w]...)
-	}
-	if len(all) == 0 {
-		return result{}, fmt.Errorf("nothing finished in %s", duration)
-	}
-	slices.Sort(all)
-	return result{ops: len(all), elapsed: elapsed, p50: all[len(all)/2], p99: all[min(len(all)-1, len(all)*99/100)]}, nil
 }
 
 func freePort() int {

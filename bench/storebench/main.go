@@ -18,13 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ringleader-go/ringleader/bench/internal/load"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
@@ -53,18 +53,6 @@ func ints(s string) []int {
 	}
 	return out
 }
-
-// result is one measured case.
-type result struct {
-	appends  int
-	elapsed  time.Duration
-	p50, p99 time.Duration
-}
-
-func (r result) perSecond() float64 { return float64(r.appends) / r.elapsed.Seconds() }
-
-// appendFunc appends one batch as worker w's i-th append.
-type appendFunc func(ctx context.Context, w, i int) error
 
 func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 	ctx := context.Background()
@@ -102,7 +90,7 @@ func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 			round++
 			data := batch(n)
 			storeVersions := make([]int64, c)
-			storeCase := func(ctx context.Context, w, i int) error {
+			storeCase := func(w, i int) error {
 				stream := fmt.Sprintf("bench-%d-%d", round, w)
 				rec, err := store.Append(ctx, stream, eventstore.Exact(storeVersions[w]), data)
 				if err == nil {
@@ -111,27 +99,27 @@ func run(dsn string, duration time.Duration, concurrency, batches []int) error {
 				return err
 			}
 			baseVersions := make([]int64, c)
-			baseCase := func(ctx context.Context, w, i int) error {
+			baseCase := func(w, i int) error {
 				stream := fmt.Sprintf("base-%d-%d", round, w)
 				v := baseVersions[w]
 				baseVersions[w] += int64(n)
 				return bareInsert(ctx, pool, stream, v, data)
 			}
-			base, err := measure(ctx, c, duration, baseCase)
+			base, err := load.Run(c, duration, baseCase)
 			if err != nil {
 				return fmt.Errorf("baseline: %w", err)
 			}
-			st, err := measure(ctx, c, duration, storeCase)
+			st, err := load.Run(c, duration, storeCase)
 			if err != nil {
 				return fmt.Errorf("store: %w", err)
 			}
 			if n == 1 {
-				baseline[c] = base.perSecond()
+				baseline[c] = base.PerSecond()
 			}
 			fmt.Printf("%-9d %-7d | %9.0f %9.0f %5s %5s | %9.0f %9.0f %5s %5s | %.2fx\n",
-				c, n, st.perSecond(), st.perSecond()*float64(n), ms(st.p50), ms(st.p99),
-				base.perSecond(), base.perSecond()*float64(n), ms(base.p50), ms(base.p99),
-				st.perSecond()/base.perSecond())
+				c, n, st.PerSecond(), st.PerSecond()*float64(n), load.Millis(st.P50), load.Millis(st.P99),
+				base.PerSecond(), base.PerSecond()*float64(n), load.Millis(base.P50), load.Millis(base.P99),
+				st.PerSecond()/base.PerSecond())
 		}
 	}
 	fmt.Println("ratio = store appends/s ÷ baseline appends/s at the same concurrency and batch size (≥ 0.90 is the target)")
@@ -150,7 +138,7 @@ func groupCommit(ctx context.Context, store *pgstore.Store, duration time.Durati
 	data := batch(1)
 	for _, c := range concurrency {
 		versions := make([][group]int64, c)
-		op := func(ctx context.Context, w, i int) error {
+		op := func(w, i int) error {
 			b := &pgx.Batch{}
 			for k := range group {
 				args, err := pgstore.AppendArgs(fmt.Sprintf("group-%d-%d-%d", c, w, k), versions[w][k], k, data, 0)
@@ -167,12 +155,12 @@ func groupCommit(ctx context.Context, store *pgstore.Store, duration time.Durati
 			}
 			return nil
 		}
-		r, err := measure(ctx, c, duration, op)
+		r, err := load.Run(c, duration, op)
 		if err != nil {
 			return fmt.Errorf("group commit: %w", err)
 		}
-		perSecond := r.perSecond() * group
-		fmt.Printf("%-9d | %9.0f %5s %5s | %.2fx\n", c, perSecond, ms(r.p50), ms(r.p99), perSecond/baseline[c])
+		perSecond := r.PerSecond() * group
+		fmt.Printf("%-9d | %9.0f %5s %5s | %.2fx\n", c, perSecond, load.Millis(r.P50), load.Millis(r.P99), perSecond/baseline[c])
 	}
 	return nil
 }
@@ -199,48 +187,6 @@ func bareInsert(ctx context.Context, pool *pgxpool.Pool, stream string, version 
 	return err
 }
 
-// measure runs workers appenders for duration and returns throughput and latency.
-func measure(ctx context.Context, workers int, duration time.Duration, op appendFunc) (result, error) {
-	var wg sync.WaitGroup
-	latencies := make([][]time.Duration, workers)
-	errs := make([]error, workers)
-	start := time.Now()
-	deadline := start.Add(duration)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				t0 := time.Now()
-				if err := op(ctx, w, i); err != nil {
-					errs[w] = err
-					return
-				}
-				latencies[w] = append(latencies[w], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for w := range workers {
-		if errs[w] != nil {
-			return result{}, errs[w]
-		}
-		all = append(all, latencies[w]...)
-	}
-	slices.Sort(all)
-	if len(all) == 0 {
-		return result{}, fmt.Errorf("no append finished in %s", duration)
-	}
-	return result{
-		appends: len(all),
-		elapsed: elapsed,
-		p50:     all[len(all)*50/100],
-		p99:     all[min(len(all)-1, len(all)*99/100)],
-	}, nil
-}
-
 func batch(n int) []eventstore.EventData {
 	out := make([]eventstore.EventData, n)
 	for i := range out {
@@ -249,8 +195,4 @@ func batch(n int) []eventstore.EventData {
 			Metadata: map[string]string{eventstore.MetaCommandID: "c", eventstore.MetaCorrelationID: "c", eventstore.MetaCausationID: "c"}}
 	}
 	return out
-}
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64)
 }
