@@ -1,0 +1,266 @@
+package bank
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/handlers"
+)
+
+// ProjectionName is the handler name of the bank_accounts projection.
+const ProjectionName = "bank_accounts"
+
+// Account statuses in bank_accounts.status.
+const (
+	AccountStatusOpen   = "open"
+	AccountStatusClosed = "closed"
+)
+
+// ErrProjectionGap: the projection met an account event whose stream version is not
+// the next after the row's; an earlier event of the stream was never projected.
+var ErrProjectionGap = errors.New("bank: projection: stream version gap")
+
+// AccountRow is one account as the projection keeps it (and ReplayBalances computes
+// it).
+type AccountRow struct {
+	Balance int64
+	Status  string
+	// Version is the stream version of the last event applied.
+	Version int64
+}
+
+// accountEvent is the part of an account event the projection uses.
+type accountEvent struct {
+	AccountNumber  string `json:"account_number"`
+	InitialBalance int64  `json:"initial_balance"`
+	Amount         int64  `json:"amount"`
+}
+
+// decodeAccountEvent reports whether e is an account event and decodes it.
+func decodeAccountEvent(e eventstore.RecordedEvent) (accountEvent, bool, error) {
+	switch e.Type {
+	case "AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed":
+	default:
+		return accountEvent{}, false, nil
+	}
+	if !strings.HasPrefix(e.StreamID, AccountStreamPrefix) {
+		return accountEvent{}, false, nil
+	}
+	var a accountEvent
+	if err := json.Unmarshal(e.Data, &a); err != nil {
+		return a, true, fmt.Errorf("bank: %s at %d: %w", e.Type, e.GlobalPosition, err)
+	}
+	if a.AccountNumber == "" {
+		a.AccountNumber = strings.TrimPrefix(e.StreamID, AccountStreamPrefix)
+	}
+	return a, true, nil
+}
+
+const accountsDDL = `CREATE TABLE IF NOT EXISTS bank_accounts (
+	account_number text PRIMARY KEY,
+	balance        bigint      NOT NULL,
+	status         text        NOT NULL,
+	version        bigint      NOT NULL,
+	updated_at     timestamptz NOT NULL DEFAULT now())`
+
+// SetupAccounts creates bank_accounts if it is missing. The table is unqualified:
+// it lives in the connection's search_path (the event store's schema).
+func SetupAccounts(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, accountsDDL); err != nil {
+		return fmt.Errorf("bank: create bank_accounts: %w", err)
+	}
+	return nil
+}
+
+// ResetAccounts empties bank_accounts for a rebuild.
+func ResetAccounts(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `TRUNCATE bank_accounts`); err != nil {
+		return fmt.Errorf("bank: truncate bank_accounts: %w", err)
+	}
+	return nil
+}
+
+// ProjectAccount applies one event to bank_accounts inside tx. Other events are
+// ignored. Each write applies only if the event's stream version is the row's
+// version + 1 (1 for a new row): an event projected before is skipped, and a gap
+// fails with ErrProjectionGap.
+func ProjectAccount(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
+	a, ok, err := decodeAccountEvent(e)
+	if err != nil || !ok {
+		return err
+	}
+	var tag pgconn.CommandTag
+	switch e.Type {
+	case "AccountOpened":
+		if e.StreamVersion != 1 {
+			return gapError(e, 0)
+		}
+		tag, err = tx.Exec(ctx, `INSERT INTO bank_accounts (account_number, balance, status, version, updated_at)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_number) DO NOTHING`,
+			a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt)
+	case "MoneyDeposited", "MoneyWithdrawn":
+		delta := a.Amount
+		if e.Type == "MoneyWithdrawn" {
+			delta = -delta
+		}
+		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET balance = balance + $2, version = $3, updated_at = $4
+WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, delta, e.StreamVersion, e.CreatedAt)
+	case "AccountClosed":
+		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET status = $2, version = $3, updated_at = $4
+WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, AccountStatusClosed, e.StreamVersion, e.CreatedAt)
+	}
+	if err != nil {
+		return fmt.Errorf("bank: project %s of %s: %w", e.Type, a.AccountNumber, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	// Not applied: projected before (fine), or a gap (a bug upstream).
+	var have int64
+	err = tx.QueryRow(ctx, `SELECT version FROM bank_accounts WHERE account_number = $1`, a.AccountNumber).Scan(&have)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("bank: project %s of %s: %w", e.Type, a.AccountNumber, err)
+	}
+	if have >= e.StreamVersion {
+		return nil
+	}
+	return gapError(e, have)
+}
+
+func gapError(e eventstore.RecordedEvent, have int64) error {
+	return fmt.Errorf("%w: %s %s version %d, projected up to %d", ErrProjectionGap, e.StreamID, e.Type, e.StreamVersion, have)
+}
+
+// AccountsProjection returns the bank_accounts projection with spec (Name defaults
+// to ProjectionName).
+func AccountsProjection(spec handlers.Spec) handlers.Projection {
+	if spec.Name == "" {
+		spec.Name = ProjectionName
+	}
+	return handlers.Projection{Spec: spec, Setup: SetupAccounts, Project: ProjectAccount, Reset: ResetAccounts}
+}
+
+// Querier is what LoadAccounts needs: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// LoadAccounts reads bank_accounts, by account number.
+func LoadAccounts(ctx context.Context, q Querier) (map[string]AccountRow, error) {
+	rows, err := q.Query(ctx, `SELECT account_number, balance, status, version FROM bank_accounts`)
+	if err != nil {
+		return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]AccountRow)
+	for rows.Next() {
+		var n string
+		var r AccountRow
+		if err := rows.Scan(&n, &r.Balance, &r.Status, &r.Version); err != nil {
+			return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
+		}
+		out[n] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
+	}
+	return out, nil
+}
+
+// ReplayBalances computes every account's row from raw events, in any order of
+// streams but each stream's events in version order (the global order qualifies).
+// Non-account events are ignored. It is the reference the projection is checked
+// against, and it checks the store too: a version gap, an event before its account
+// was opened, a balance that disagrees with the event's recorded balance or that goes
+// negative is an error.
+func ReplayBalances(events []eventstore.RecordedEvent) (map[string]AccountRow, error) {
+	out := make(map[string]AccountRow)
+	var errs []error
+	for _, e := range events {
+		a, ok, err := decodeAccountEvent(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		r, exists := out[a.AccountNumber]
+		if e.StreamVersion != r.Version+1 {
+			errs = append(errs, gapError(e, r.Version))
+			continue
+		}
+		if !exists && e.Type != "AccountOpened" {
+			errs = append(errs, fmt.Errorf("bank: replay: %s of %s before AccountOpened", e.Type, a.AccountNumber))
+			continue
+		}
+		var recorded struct {
+			Balance *int64 `json:"balance"`
+		}
+		_ = json.Unmarshal(e.Data, &recorded)
+		switch e.Type {
+		case "AccountOpened":
+			r = AccountRow{Balance: a.InitialBalance, Status: AccountStatusOpen}
+		case "MoneyDeposited":
+			r.Balance += a.Amount
+		case "MoneyWithdrawn":
+			r.Balance -= a.Amount
+		case "AccountClosed":
+			r.Status = AccountStatusClosed
+		}
+		r.Version = e.StreamVersion
+		if recorded.Balance != nil && *recorded.Balance != r.Balance {
+			errs = append(errs, fmt.Errorf("bank: replay: %s v%d records balance %d, replay gives %d", e.StreamID, e.StreamVersion, *recorded.Balance, r.Balance))
+		}
+		if r.Balance < 0 {
+			errs = append(errs, fmt.Errorf("bank: replay: %s v%d: negative balance %d", e.StreamID, e.StreamVersion, r.Balance))
+		}
+		out[a.AccountNumber] = r
+	}
+	return out, errors.Join(errs...)
+}
+
+// ReadAllEvents reads the whole global order of r, for checkers.
+func ReadAllEvents(ctx context.Context, r eventstore.AllReader) ([]eventstore.RecordedEvent, error) {
+	var all []eventstore.RecordedEvent
+	from := int64(0)
+	for {
+		page, err := r.ReadAll(ctx, from, eventstore.DefaultPageSize)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < eventstore.DefaultPageSize {
+			return all, nil
+		}
+		from = page[len(page)-1].GlobalPosition + 1
+	}
+}
+
+// DiffAccounts describes the differences between two sets of account rows (e.g.
+// the projection and ReplayBalances), sorted; empty when they are equal.
+func DiffAccounts(got, want map[string]AccountRow) []string {
+	var diffs []string
+	for n, w := range want {
+		if g, ok := got[n]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: missing, want %+v", n, w))
+		} else if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s: %+v, want %+v", n, g, w))
+		}
+	}
+	for n, g := range got {
+		if _, ok := want[n]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: %+v, not in the store", n, g))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
