@@ -1,0 +1,369 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/handlers"
+	"github.com/ringleader-go/ringleader/placement"
+)
+
+func TestHandlerK4DeliversEveryEventOnceToItsPartitionInStreamOrder(t *testing.T) {
+	store := newCASLog(t, memStore(t))
+	appendSpread(t, store, "acc", 20, 5) // history before start
+	var recs [4]*recorder
+	for i := range recs {
+		recs[i] = newRecorder()
+	}
+	h := handlers.Handler{
+		Spec: handlers.Spec{Name: "h", Partitions: 4, BatchSize: 7},
+		Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			i := placement.StreamPartition(e.StreamID, 4)
+			return recs[i].handle(ctx, e)
+		},
+	}
+	r := newRunner(t, handlers.RunnerConfig{Store: store}, h)
+	appendSpread(t, store, "acc", 20, 5) // live appends
+	waitFor(t, 5*time.Second, func() error {
+		n := 0
+		for _, rec := range recs {
+			n += rec.distinct()
+		}
+		if n != 200 {
+			return fmt.Errorf("%d of 200 events handled", n)
+		}
+		return caughtUp(context.Background(), r, "h")
+	})
+	total := 0
+	for i, rec := range recs {
+		for stream := range rec.by {
+			if p := placement.StreamPartition(stream, 4); p != i {
+				t.Errorf("stream %s recorded in partition %d, hashes to %d", stream, i, p)
+			}
+		}
+		total += rec.len()
+		rec.checkExactlyOnceInOrder(t, rec.distinct())
+	}
+	if total != 200 {
+		t.Fatalf("%d deliveries, want 200 (exactly once without failures)", total)
+	}
+	store.checkChains(t)
+	for i := range 4 {
+		if s := statusOf(t, r, "h", i); s.State != handlers.StateRunning || s.Owner != "n1" || s.Lag != 0 {
+			t.Errorf("status %+v", s)
+		}
+	}
+}
+
+func TestPartitionsSplitAcrossRunnersAndMoveWithOwnership(t *testing.T) {
+	store := newCASLog(t, memStore(t))
+	fence := handlers.NewLocalFence()
+	rec := newRecorder()
+	var mu sync.Mutex
+	ranOn := map[string]map[int]bool{} // node → partitions that handled something
+	spec := handlers.Spec{Name: "split", Partitions: 4, BatchSize: 5}
+	mk := func(node string) handlers.Handler {
+		return handlers.Handler{Spec: spec, Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			mu.Lock()
+			if ranOn[node] == nil {
+				ranOn[node] = map[int]bool{}
+			}
+			ranOn[node][placement.StreamPartition(e.StreamID, 4)] = true
+			mu.Unlock()
+			return rec.handle(ctx, e)
+		}}
+	}
+	// a owns partitions 0 and 1, b owns 2 and 3.
+	evenSplit := func(mine ...int) func(string) bool {
+		return func(key string) bool {
+			for _, i := range mine {
+				if key == placement.HandlerPartitionKey("split", i) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	a := newRunner(t, handlers.RunnerConfig{Store: store, Fence: fence, NodeID: "a", Owns: evenSplit(0, 1)}, mk("a"))
+	b := newRunner(t, handlers.RunnerConfig{Store: store, Fence: fence, NodeID: "b", Owns: evenSplit(2, 3)}, mk("b"))
+
+	appendSpread(t, store, "s", 16, 5)
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 80 {
+			return fmt.Errorf("%d of 80", n)
+		}
+		return nil
+	})
+	// Move partition 1 from a to b, with appends going on.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for v := 0; v < 5; v++ {
+			for i := 0; i < 16; i++ {
+				if _, err := store.Append(context.Background(), fmt.Sprintf("s-%d", i), eventstore.AnyVersion,
+					[]eventstore.EventData{{Type: "Counted", Data: []byte(`{}`)}}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}()
+	a.SetOwnership(evenSplit(0))
+	b.SetOwnership(evenSplit(1, 2, 3))
+	<-done
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 160 {
+			return fmt.Errorf("%d of 160", n)
+		}
+		if s := statusOf(t, b, "split", 1); s.State != handlers.StateRunning || s.Owner != "b" {
+			return fmt.Errorf("partition 1 on b: %+v", s)
+		}
+		if s := statusOf(t, a, "split", 1); s.State != handlers.StateStopped || s.Owner != "" {
+			return fmt.Errorf("partition 1 on a: %+v", s)
+		}
+		return nil
+	})
+	rec.checkExactlyOnceInOrder(t, 160)
+	store.checkChains(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if !ranOn["a"][0] || !ranOn["b"][2] || !ranOn["b"][3] || ranOn["a"][2] || ranOn["a"][3] || ranOn["b"][0] {
+		t.Errorf("partitions ran where they were not owned: %v", ranOn)
+	}
+	if !ranOn["b"][1] {
+		t.Errorf("partition 1 never ran on b after the move: %v", ranOn)
+	}
+}
+
+func TestOnErrorRetrySkipStop(t *testing.T) {
+	store := memStore(t)
+	ctx := context.Background()
+	poison := appendN(t, store, "poison", 1)[0]
+	appendN(t, store, "poison", 2)
+
+	type obs struct {
+		mu        sync.Mutex
+		decisions []handlers.Decision
+		attempts  []int
+	}
+	policy := func(d handlers.Decision, after int) (handlers.OnError, *obs) {
+		o := &obs{}
+		return func(f handlers.Failure) (handlers.Decision, time.Duration) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.attempts = append(o.attempts, f.Attempts)
+			if f.Attempts < after {
+				o.decisions = append(o.decisions, handlers.Retry)
+				return handlers.Retry, time.Millisecond
+			}
+			o.decisions = append(o.decisions, d)
+			return d, time.Millisecond
+		}, o
+	}
+	failing := func(rec *recorder, times int) func(context.Context, eventstore.RecordedEvent) error {
+		var n atomic.Int32
+		return func(ctx context.Context, e eventstore.RecordedEvent) error {
+			if e.ID == poison.ID && int(n.Add(1)) <= times {
+				return errBoom
+			}
+			return rec.handle(ctx, e)
+		}
+	}
+
+	retryRec, skipRec, stopRec := newRecorder(), newRecorder(), newRecorder()
+	retryPolicy, retryObs := policy(handlers.Retry, 100) // retries; succeeds on attempt 4
+	skipPolicy, skipObs := policy(handlers.Skip, 2)
+	stopPolicy, stopObs := policy(handlers.Stop, 1)
+	r := newRunner(t, handlers.RunnerConfig{Store: store},
+		handlers.Handler{Spec: handlers.Spec{Name: "retry", OnError: retryPolicy}, Handle: failing(retryRec, 3)},
+		handlers.Handler{Spec: handlers.Spec{Name: "skip", OnError: skipPolicy}, Handle: failing(skipRec, 1000)},
+		handlers.Handler{Spec: handlers.Spec{Name: "stop", OnError: stopPolicy}, Handle: failing(stopRec, 1)},
+	)
+	waitFor(t, 5*time.Second, func() error {
+		if retryRec.distinct() != 3 || skipRec.distinct() != 2 {
+			return fmt.Errorf("retry %d/3, skip %d/2", retryRec.distinct(), skipRec.distinct())
+		}
+		if s := statusOf(t, r, "stop", 0); s.State != handlers.StateFailed {
+			return fmt.Errorf("stop: %+v", s)
+		}
+		return nil
+	})
+	retryRec.checkExactlyOnceInOrder(t, 3)
+	if got := retryObs.attempts; fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("retry attempts %v, want [1 2 3]", got)
+	}
+	if got := skipObs.decisions; fmt.Sprint(got) != fmt.Sprint([]handlers.Decision{handlers.Retry, handlers.Skip}) {
+		t.Errorf("skip decisions %v", got)
+	}
+	skipRec.mu.Lock()
+	if skipRec.count[poison.GlobalPosition] != 0 {
+		t.Error("the skipped event was handled")
+	}
+	skipRec.mu.Unlock()
+	if err := caughtUp(ctx, r, "skip"); err != nil {
+		t.Errorf("skip did not pass the event: %v", err)
+	}
+
+	st := statusOf(t, r, "stop", 0)
+	if stopRec.len() != 0 || st.Position >= poison.GlobalPosition || st.LastError == "" || st.Owner != "" {
+		t.Errorf("stopped partition: handled %d, status %+v", stopRec.len(), st)
+	}
+	if fmt.Sprint(stopObs.decisions) != fmt.Sprint([]handlers.Decision{handlers.Stop}) {
+		t.Errorf("stop decisions %v", stopObs.decisions)
+	}
+	// Later events stay unhandled; a Reset resumes (the handler no longer fails).
+	appendN(t, store, "other", 1)
+	if err := r.Reset(ctx, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := stopRec.distinct(); n != 4 {
+			return fmt.Errorf("stop handled %d of 4 after reset", n)
+		}
+		return caughtUp(ctx, r, "stop")
+	})
+	if s := statusOf(t, r, "stop", 0); s.State != handlers.StateRunning || s.LastError != "" {
+		t.Errorf("after reset: %+v", s)
+	}
+}
+
+func TestPanicIsIsolated(t *testing.T) {
+	store := memStore(t)
+	bad := appendN(t, store, "x", 3)[1]
+	appendN(t, store, "y", 3)
+	var got atomic.Value
+	rec, other := newRecorder(), newRecorder()
+	newRunner(t, handlers.RunnerConfig{Store: store},
+		handlers.Handler{
+			Spec: handlers.Spec{Name: "panicky", OnError: func(f handlers.Failure) (handlers.Decision, time.Duration) {
+				got.Store(f)
+				return handlers.Skip, 0
+			}},
+			Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+				if e.ID == bad.ID {
+					panic("kaboom")
+				}
+				return rec.handle(ctx, e)
+			},
+		},
+		handlers.Handler{Spec: handlers.Spec{Name: "bystander"}, Handle: other.handle},
+	)
+	waitFor(t, 5*time.Second, func() error {
+		if rec.distinct() != 5 || other.distinct() != 6 {
+			return fmt.Errorf("panicky %d/5, bystander %d/6", rec.distinct(), other.distinct())
+		}
+		return nil
+	})
+	f, _ := got.Load().(handlers.Failure)
+	var pe *handlers.PanicError
+	if !errors.As(f.Err, &pe) || pe.Value != "kaboom" || len(pe.Stack) == 0 || f.Event.ID != bad.ID {
+		t.Fatalf("failure %+v", f)
+	}
+}
+
+func TestStartFromCurrentSkipsHistory(t *testing.T) {
+	store := memStore(t)
+	appendSpread(t, store, "old", 5, 4)
+	rec := newRecorder()
+	newRunner(t, handlers.RunnerConfig{Store: store},
+		handlers.Handler{Spec: handlers.Spec{Name: "now", Partitions: 2, StartFrom: handlers.Current}, Handle: rec.handle})
+	// Wait for both partitions to record the head as their start.
+	waitFor(t, 5*time.Second, func() error {
+		for i := range 2 {
+			cp, err := store.LoadCheckpoint(context.Background(), handlers.CheckpointName("now", i))
+			if err != nil || cp != 20 {
+				return fmt.Errorf("partition %d checkpoint %d (%v)", i, cp, err)
+			}
+		}
+		return nil
+	})
+	fresh := appendN(t, store, "new", 2)
+	waitFor(t, 5*time.Second, func() error {
+		if rec.distinct() != 2 {
+			return fmt.Errorf("%d of 2", rec.distinct())
+		}
+		return nil
+	})
+	rec.checkExactlyOnceInOrder(t, 2)
+	if rec.events[0].ID != fresh[0].ID {
+		t.Fatalf("got %v", rec.events)
+	}
+}
+
+func TestStatusReportsPositionsAndLag(t *testing.T) {
+	store := memStore(t)
+	ctx := context.Background()
+	appendN(t, store, "s", 10)
+	release := make(chan struct{})
+	r := newRunner(t, handlers.RunnerConfig{Store: store, NodeID: "me", Owns: func(string) bool { return false }},
+		handlers.Handler{Spec: handlers.Spec{Name: "slow"}, Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			<-release
+			return nil
+		}})
+	s := statusOf(t, r, "slow", 0)
+	if s.State != handlers.StateStopped || s.Owned || s.Position != 0 || s.Head != 10 || s.Lag != 10 || s.Key != "slow#0" {
+		t.Fatalf("before owning: %+v", s)
+	}
+	close(release)
+	r.SetOwnership(func(string) bool { return true })
+	waitFor(t, 5*time.Second, func() error { return caughtUp(ctx, r, "slow") })
+	s = statusOf(t, r, "slow", 0)
+	if s.State != handlers.StateRunning || s.Owner != "me" || !s.Owned || s.Position != 10 || s.Lag != 0 {
+		t.Fatalf("after: %+v", s)
+	}
+}
+
+func TestRegisterAndConfigValidation(t *testing.T) {
+	if _, err := handlers.NewRunner(handlers.RunnerConfig{PollInterval: -1}); err == nil {
+		t.Fatal("want errors")
+	} else if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 3 {
+		t.Fatalf("want every problem at once (store, node, poll), got %d: %v", n, err)
+	}
+	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: memStore(t), NodeID: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = r.Register(
+		handlers.Handler{Spec: handlers.Spec{Name: "", Partitions: -1, StartFrom: "later"}},
+		handlers.Projection{Spec: handlers.Spec{Name: "p"}, Project: func(context.Context, pgxTx, eventstore.RecordedEvent) error { return nil }},
+	)
+	if err == nil || !errors.Is(err, handlers.ErrNoPostgres) {
+		t.Fatalf("got %v", err)
+	}
+	h := handlers.Handler{Spec: handlers.Spec{Name: "h"}, Handle: newRecorder().handle}
+	if err := r.Register(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(h); !errors.Is(err, handlers.ErrDuplicateName) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(handlers.Handler{Spec: handlers.Spec{Name: "late"}, Handle: h.Handle}); !errors.Is(err, handlers.ErrStarted) {
+		t.Fatalf("late register: %v", err)
+	}
+	if err := r.Reset(context.Background(), "nope"); !errors.Is(err, handlers.ErrUnknownHandler) {
+		t.Fatalf("reset unknown: %v", err)
+	}
+	r.Close()
+	r.Close()
+}
+
+func TestDefaultOnErrorBacksOff(t *testing.T) {
+	for attempts, want := range map[int]time.Duration{
+		1: 50 * time.Millisecond, 2: 100 * time.Millisecond, 3: 200 * time.Millisecond, 8: 6400 * time.Millisecond,
+		9: 10 * time.Second, 100: 10 * time.Second,
+	} {
+		d, delay := handlers.DefaultOnError(handlers.Failure{Attempts: attempts})
+		if d != handlers.Retry || delay != want {
+			t.Errorf("attempt %d: %v %v, want retry %v", attempts, d, delay, want)
+		}
+	}
+}
