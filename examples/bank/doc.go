@@ -15,6 +15,12 @@
 // validation (code invalid); commands the state refuses are rejected with one of
 // the Err variables below.
 //
+// Handlers returns the bank's event handlers for a node's handlers.Runner: the
+// bank_accounts projection (AccountsProjection; K = 4 partitions by default,
+// strongly consistent) and the transfer process manager (TransferProcess), which
+// dispatches its commands through a process.Dispatcher. ReplayBalances computes the
+// accounts from raw events, the reference the projection is checked against.
+//
 // NewRouter returns the router to give aggregate.Config:
 //
 //	d, err := aggregate.New(aggregate.Config{Store: store, Router: bank.NewRouter(bank.Config{})})

@@ -187,7 +187,6 @@ func (s *flakyStore) Save(ctx context.Context, r process.Record) (process.Record
 	return s.StateStore.Save(ctx, r)
 }
 
-
 func event(typ, order string, position int64) eventstore.RecordedEvent {
 	return eventstore.RecordedEvent{
 		GlobalPosition: position, StreamID: "order-" + order, ID: uuid.New(), Type: typ,
