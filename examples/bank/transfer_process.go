@@ -244,12 +244,9 @@ func Handlers(cfg HandlersConfig) (BankHandlers, error) {
 		Accounts: AccountsProjection(handlers.Spec{
 			Name: ProjectionName, Partitions: cfg.Partitions, StartFrom: handlers.Origin, Strong: true, OnError: cfg.OnError,
 		}),
-		Transfers: handlers.Handler{
-			Spec: handlers.Spec{
-				Name: TransferProcessName, Partitions: cfg.TransferPartitions, StartFrom: handlers.Origin, OnError: cfg.OnError,
-			},
-			Handle: m.Handle,
-		},
+		Transfers: m.Handler(handlers.Spec{
+			Name: TransferProcessName, Partitions: cfg.TransferPartitions, StartFrom: handlers.Origin, OnError: cfg.OnError,
+		}),
 		Process: m,
 	}, nil
 }
