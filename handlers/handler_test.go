@@ -117,8 +117,15 @@ func TestPartitionsSplitAcrossRunnersAndMoveWithOwnership(t *testing.T) {
 	b.SetOwnership(evenSplit(1, 2, 3))
 	<-done
 	waitFor(t, 5*time.Second, func() error {
-		if n := rec.distinct(); n != 160 {
-			return fmt.Errorf("%d of 160", n)
+		if s := statusOf(t, b, "split", 1); s.State != handlers.StateRunning {
+			return fmt.Errorf("partition 1 on b: %+v", s)
+		}
+		return nil
+	})
+	appendSpread(t, store, "s", 16, 5) // after the move: b must handle partition 1's share
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 240 {
+			return fmt.Errorf("%d of 240", n)
 		}
 		if s := statusOf(t, b, "split", 1); s.State != handlers.StateRunning || s.Owner != "b" {
 			return fmt.Errorf("partition 1 on b: %+v", s)
@@ -128,7 +135,7 @@ func TestPartitionsSplitAcrossRunnersAndMoveWithOwnership(t *testing.T) {
 		}
 		return nil
 	})
-	rec.checkExactlyOnceInOrder(t, 160)
+	rec.checkExactlyOnceInOrder(t, 240)
 	store.checkChains(t)
 	mu.Lock()
 	defer mu.Unlock()
