@@ -16,6 +16,7 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/handlers"
+	"github.com/ringleader-go/ringleader/placement"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -230,3 +231,5 @@ var errBoom = errors.New("boom")
 type pgxTx = pgx.Tx
 
 var _ = pgstore.DefaultSchema
+
+func placementOf(stream string, k int) int { return placement.StreamPartition(stream, k) }
