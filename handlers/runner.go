@@ -125,7 +125,8 @@ func (r *Runner) Register(rs ...Registrant) error {
 	return nil
 }
 
-// Start runs every projection's Setup (each in its own transaction), then starts a
+// Start runs every projection's Setup (each in its own transaction, serialised across
+// nodes by an advisory lock), then starts a
 // goroutine per partition, which runs the partition whenever this node owns it. The
 // partitions run until Close or until ctx ends.
 func (r *Runner) Start(ctx context.Context) error {
@@ -146,7 +147,16 @@ func (r *Runner) Start(ctx context.Context) error {
 		if d.proj == nil || d.proj.Setup == nil {
 			continue
 		}
-		if err := pgx.BeginFunc(ctx, r.cfg.PG.Pool(), func(tx pgx.Tx) error { return d.proj.Setup(ctx, tx) }); err != nil {
+		setup := func(tx pgx.Tx) error {
+			// Nodes starting together would race their CREATE TABLE IF NOT EXISTS
+			// (which is not safe concurrently in PostgreSQL): take turns.
+			key := r.cfg.PG.Schema() + ".setup:" + d.spec.Name
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+				return err
+			}
+			return d.proj.Setup(ctx, tx)
+		}
+		if err := pgx.BeginFunc(ctx, r.cfg.PG.Pool(), setup); err != nil {
 			return fmt.Errorf("handlers: setup of projection %q: %w", d.spec.Name, err)
 		}
 	}

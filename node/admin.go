@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ringleader-go/ringleader/cluster"
+	"github.com/ringleader-go/ringleader/handlers"
 )
 
 //go:embed dashboard.html
@@ -63,6 +65,8 @@ func (n *Node) startAdmin() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.handleHealth)
 	mux.HandleFunc("GET /cluster", n.handleCluster)
+	mux.HandleFunc("GET /handlers", n.handleHandlers)
+	mux.HandleFunc("POST /handlers/{name}/reset", n.handleReset)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -105,6 +109,37 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, n.clusterView(r.URL.Query().Get("key")))
+}
+
+// handleHandlers lists every handler partition: checkpoint, lag, and whether it runs
+// here.
+func (n *Node) handleHandlers(w http.ResponseWriter, r *http.Request) {
+	view, err := n.handlersStatus(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// handleReset replays a handler from its start (a projection rebuild).
+func (n *Node) handleReset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	err := n.runner.Reset(ctx, name)
+	code := http.StatusOK
+	switch {
+	case errors.Is(err, handlers.ErrUnknownHandler):
+		code = http.StatusNotFound
+	case err != nil:
+		code = http.StatusInternalServerError
+	}
+	reply := resetReply{Handler: name, Reset: err == nil}
+	if err != nil {
+		reply.Error = err.Error()
+	}
+	writeJSON(w, code, reply)
 }
 
 func (n *Node) clusterView(key string) ClusterView {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ringleader-go/ringleader/handlers"
 )
 
 // metrics are the node's Prometheus metrics, in a registry of its own (no global
@@ -17,6 +19,8 @@ type metrics struct {
 	conflicts prometheus.Counter
 	members   prometheus.Gauge
 	moves     prometheus.Counter
+	handled   *prometheus.CounterVec
+	failures  *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -48,6 +52,14 @@ func newMetrics(n *Node) *metrics {
 			Help: "Ring partitions that changed owner on membership changes.",
 		}),
 	}
+	m.handled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ringleader_handler_events_total",
+		Help: "Events handled (or passed over as another partition's) by handler partitions on this node.",
+	}, []string{"handler"})
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ringleader_handler_failures_total",
+		Help: "Handler failures on this node, by the decision taken (retry, skip, stop).",
+	}, []string{"handler", "decision"})
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ringleader_live_aggregates",
 		Help: "Aggregate instances live in this node's memory.",
@@ -58,6 +70,7 @@ func newMetrics(n *Node) *metrics {
 		return float64(n.dispatcher.Stats().Live)
 	})
 	m.registry.MustRegister(m.commands, m.latency, m.forwards, m.conflicts, m.members, m.moves, live,
+		m.handled, m.failures, newHandlerCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +82,30 @@ func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed 
 	}
 	m.commands.WithLabelValues(commandType, code).Inc()
 	m.latency.WithLabelValues(commandType).Observe(elapsed.Seconds())
+}
+
+// Handled implements handlers.Observer.
+func (m *metrics) Handled(handler string, _ int, events int, _, _ int64, _ time.Duration) {
+	m.handled.WithLabelValues(handler).Add(float64(events))
+}
+
+// Failed implements handlers.Observer.
+func (m *metrics) Failed(f handlers.Failure, d handlers.Decision) {
+	m.failures.WithLabelValues(f.Handler, decisionName(d)).Inc()
+}
+
+// StateChanged implements handlers.Observer; states are exported at scrape time.
+func (m *metrics) StateChanged(string, int, handlers.State) {}
+
+func decisionName(d handlers.Decision) string {
+	switch d {
+	case handlers.Retry:
+		return "retry"
+	case handlers.Skip:
+		return "skip"
+	default:
+		return "stop"
+	}
 }
 
 // Forwarded implements transport.Observer.

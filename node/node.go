@@ -20,6 +20,7 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
 	"github.com/ringleader-go/ringleader/transport"
 )
@@ -51,6 +52,8 @@ type Node struct {
 	server     *transport.Server
 	cluster    *cluster.Cluster // nil in ClusterNone mode
 	metrics    *metrics
+	runner     *handlers.Runner  // event handlers, projections, process managers
+	client     *transport.Client // for process managers' commands
 
 	ring    atomic.Pointer[placement.Ring]
 	members atomic.Pointer[[]placement.Member]
@@ -91,14 +94,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.metrics = newMetrics(n)
 
+	if err := n.newRunner(ctx); err != nil {
+		return nil, err
+	}
 	n.router = bank.NewRouter(bank.Config{})
 	dispatcherLog := n.log
 	n.dispatcher, err = aggregate.New(aggregate.Config{
-		Store:   n.store,
-		Router:  n.router,
-		Logger:  &dispatcherLog,
-		Timeout: cfg.CommandTimeout,
-		MaxLive: cfg.MaxLiveAggregates,
+		Store:             n.store,
+		Router:            n.router,
+		Logger:            &dispatcherLog,
+		Timeout:           cfg.CommandTimeout,
+		MaxLive:           cfg.MaxLiveAggregates,
+		StrongConsistency: n.runner,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: aggregate dispatcher: %w", err)
@@ -165,6 +172,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.server.Start(); err != nil {
 		return nil, fmt.Errorf("node: transport: %w", err)
 	}
+	n.client = transport.NewClient(n.nc, transport.WithPrefix(cfg.Prefix))
+	// The runner lives until Shutdown, not until the start-up context ends.
+	if err := n.runner.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("node: handlers: %w", err)
+	}
 	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
 	return n, nil
@@ -200,6 +212,13 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 	n.members.Store(&members)
 	old := n.ring.Swap(ring)
+	if n.runner != nil {
+		self := n.cfg.NodeID
+		n.runner.SetOwnership(func(key string) bool {
+			owner, ok := ring.Owner(key)
+			return ok && owner.ID == self
+		})
+	}
 	if n.metrics != nil {
 		n.metrics.members.Set(float64(len(members)))
 	}
@@ -264,6 +283,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			if err := n.cluster.Close(); err != nil {
 				n.log.Warn().Err(err).Msg("leaving the cluster")
 			}
+		}
+		if n.runner != nil {
+			_ = n.runner.Close()
 		}
 		if n.dispatcher != nil {
 			_ = n.dispatcher.Close()
