@@ -300,6 +300,11 @@ type reply struct {
 
 // send makes one plain NATS request.
 func (e *env) send(typ string, body any, commandID string, timeout time.Duration) (reply, error) {
+	return e.sendWith(typ, body, commandID, timeout, nil)
+}
+
+// sendWith makes one plain NATS request with extra headers.
+func (e *env) sendWith(typ string, body any, commandID string, timeout time.Duration, headers map[string]string) (reply, error) {
 	var data []byte
 	switch b := body.(type) {
 	case []byte:
@@ -313,6 +318,9 @@ func (e *env) send(typ string, body any, commandID string, timeout time.Duration
 		msg.Header.Set("Command-Id", commandID)
 	}
 	msg.Header.Set("Timeout", timeout.String())
+	for k, v := range headers {
+		msg.Header.Set(k, v)
+	}
 	resp, err := e.nc.RequestMsg(msg, timeout+time.Second)
 	if err != nil {
 		return reply{}, err
