@@ -31,6 +31,7 @@ type WrongVersionError struct {
 	ActualVersion int64
 }
 
+// Error says which stream, what was expected and where the stream is.
 func (e *WrongVersionError) Error() string {
 	return fmt.Sprintf("eventstore: wrong expected version for stream %q: expected %s, stream is at version %d",
 		e.StreamID, e.Expected, e.ActualVersion)
@@ -46,6 +47,7 @@ type CheckpointConflictError struct {
 	Actual   int64
 }
 
+// Error says which checkpoint and its actual and expected values.
 func (e *CheckpointConflictError) Error() string {
 	return fmt.Sprintf("eventstore: checkpoint %q is at %d, not the expected %d", e.Name, e.Actual, e.Expected)
 }
