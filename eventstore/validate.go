@@ -38,16 +38,8 @@ func ValidateAppend(streamID string, expected ExpectedVersion, events []EventDat
 		if !validText(e.Type) {
 			return invalidf("event %d of stream %q: type is not valid UTF-8 or holds a NUL", i, streamID)
 		}
-		if len(e.Data) == 0 {
-			return invalidf("event %d (%s) of stream %q has no data", i, e.Type, streamID)
-		}
-		if !json.Valid(e.Data) {
-			return invalidf("event %d (%s) of stream %q: data is not valid JSON", i, e.Type, streamID)
-		}
-		// PostgreSQL's jsonb cannot hold U+0000; refuse it everywhere so that both
-		// stores accept exactly the same events.
-		if bytes.Contains(e.Data, []byte(`\u0000`)) {
-			return invalidf("event %d (%s) of stream %q: data holds the escape \\u0000, which the store cannot keep", i, e.Type, streamID)
+		if problem := storableJSON(e.Data); problem != "" {
+			return invalidf("event %d (%s) of stream %q: data %s", i, e.Type, streamID, problem)
 		}
 		size := len(e.Data)
 		for k, v := range e.Metadata {
@@ -85,6 +77,21 @@ func ValidateLimit(limit int) error {
 	return nil
 }
 
+// storableJSON says what keeps data from being stored as a JSON document ("" if
+// nothing). PostgreSQL's jsonb cannot hold U+0000, so that escape is refused by every
+// store, and both stores accept exactly the same documents.
+func storableJSON(data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "is empty"
+	case !json.Valid(data):
+		return "is not valid JSON"
+	case bytes.Contains(data, []byte(`\u0000`)):
+		return "holds the escape \\u0000, which the store cannot keep"
+	}
+	return ""
+}
+
 // validText reports whether s can be stored as PostgreSQL text: valid UTF-8 and no NUL.
 func validText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
@@ -101,10 +108,9 @@ func ValidateSnapshot(s Snapshot) error {
 		return invalidf("snapshot of stream %q has negative stream version %d", s.StreamID, s.StreamVersion)
 	case !validText(s.Type):
 		return invalidf("snapshot of stream %q: type is not valid UTF-8 or holds a NUL", s.StreamID)
-	case len(s.Data) == 0 || !json.Valid(s.Data):
-		return invalidf("snapshot of stream %q: data is not valid JSON", s.StreamID)
-	case bytes.Contains(s.Data, []byte(`\u0000`)):
-		return invalidf("snapshot of stream %q: data holds the escape \\u0000, which the store cannot keep", s.StreamID)
+	}
+	if problem := storableJSON(s.Data); problem != "" {
+		return invalidf("snapshot of stream %q: data %s", s.StreamID, problem)
 	}
 	return nil
 }
