@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 BIN      := bin
 
-.PHONY: all build test test-short bench demo lint fmt services FORCE
+.PHONY: all build test test-short bench chaos demo lint fmt services FORCE
 
 all: lint test
 
@@ -13,7 +13,9 @@ build:
 
 ## test: vet, then every test with the race detector against real PostgreSQL
 ## (RL_TEST_DSN, default postgres://postgres@127.0.0.1:5432/test). With CI=true a
-## missing service fails the run instead of skipping tests.
+## missing service fails the run instead of skipping tests. This includes the chaos
+## suite's CI smoke subset (test/chaos: a dual-ownership partition and a kill -9,
+## about a minute; it needs root and iptables).
 test: lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
@@ -32,6 +34,15 @@ bench:
 	$(GO) test -run '^$$' -bench 'ProjectionLag' -benchtime 5000x ./handlers/
 	$(GO) test -run '^$$' -bench 'Hot|Many|Rehydrate' -benchtime 1s ./examples/bank/
 	$(GO) test -run '^$$' -bench 'IdleAggregateMemory' -benchtime 10000x ./examples/bank/
+
+## chaos: every chaos scenario (partitions, kills, pauses, loss, restarts) against
+## real node processes in network namespaces, the checkers' table, and the check that
+## a build without the expected-version check is caught; needs root. CHAOS_SEED
+## repeats a run's requests.
+CHAOS_SEED ?= 1
+chaos:
+	$(GO) test -count=1 -v -run 'TestChaos|TestCheckersCatchBrokenBuild' -timeout 20m ./test/chaos/ \
+		-args -chaos.all -chaos.seed=$(CHAOS_SEED)
 
 ## demo: start NATS and a 3-node local cluster, send bank commands, show who owned
 ## what; runs until Ctrl-C

@@ -36,6 +36,10 @@ type Options struct {
 	Store eventstore.Store
 	// Version is the build version gossiped to other nodes and shown in /cluster.
 	Version string
+	// WithoutHandlers starts the node with no event handlers (no bank_accounts
+	// projection, no transfer process), so that benchmarks can measure the command
+	// path alone. Transfers are not carried out on such a node.
+	WithoutHandlers bool
 }
 
 // Node is a running Ringleader node.
@@ -43,6 +47,8 @@ type Node struct {
 	cfg     config.Config
 	log     zerolog.Logger
 	version string
+	// noHandlers: Options.WithoutHandlers.
+	noHandlers bool
 
 	store      eventstore.Store
 	ownsStore  bool
@@ -74,10 +80,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     opts.Logger.With().Str("node", cfg.NodeID).Logger(),
-		version: opts.Version,
-		store:   opts.Store,
+		cfg:        cfg,
+		log:        opts.Logger.With().Str("node", cfg.NodeID).Logger(),
+		version:    opts.Version,
+		store:      opts.Store,
+		noHandlers: opts.WithoutHandlers,
 	}
 	defer func() {
 		if err != nil {
@@ -97,6 +104,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.newRunner(ctx); err != nil {
 		return nil, err
 	}
+	n.store = unsafeStore(n.store, n.log) // test-only switch, see unsafe.go; after newRunner so projections keep PostgreSQL
 	n.router = bank.NewRouter(bank.Config{})
 	dispatcherLog := n.log
 	n.dispatcher, err = aggregate.New(aggregate.Config{

@@ -1,0 +1,271 @@
+package chaos
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	flagAll    = flag.Bool("chaos.all", false, "run every scenario, not just the CI smoke subset, and the broken-build check")
+	flagSeed   = flag.Uint64("chaos.seed", 1, "workload seed (a run with the same seed makes the same requests)")
+	flagBroken = flag.Bool("chaos.broken", false, "run the broken-build check (also run by -chaos.all)")
+	flagStrict = flag.Bool("chaos.strict", false, "fail on strict-linearizability violations too (rejections decided on a stale copy of an account)")
+)
+
+// scenario is one nemesis against a fresh cluster.
+type scenario struct {
+	name  string
+	nodes int
+	smoke bool          // part of the CI smoke subset (go test ./...)
+	hold  time.Duration // how long the fault lasts
+	// inject starts the fault and returns what heals it.
+	inject func(c *cluster) (heal func())
+}
+
+// scenarios are the nemeses, Jepsen's shapes.
+var scenarios = []scenario{
+	{name: "dual-owner", nodes: 3, smoke: true, hold: 8 * time.Second,
+		// n3 loses gossip with n1 and n2 but still reaches NATS and PostgreSQL: it owns
+		// everything, while n1 and n2 split its aggregates between themselves.
+		inject: func(c *cluster) func() {
+			c.nw.partition([]string{"n3"}, []string{"n1", "n2"})
+			return c.nw.heal
+		}},
+	{name: "kill9-restart", nodes: 3, smoke: true, hold: 5 * time.Second,
+		inject: func(c *cluster) func() {
+			c.kill("n2")
+			return func() { c.start("n2") }
+		}},
+	{name: "split-2+3", nodes: 5, hold: 8 * time.Second,
+		inject: func(c *cluster) func() {
+			c.nw.partition([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+			return c.nw.heal
+		}},
+	{name: "majorities-ring", nodes: 5, hold: 8 * time.Second,
+		// Each node sees itself and its two ring neighbours: a majority, no two alike.
+		inject: func(c *cluster) func() {
+			for i := range 5 {
+				c.nw.cut(fmt.Sprintf("n%d", i+1), fmt.Sprintf("n%d", (i+2)%5+1))
+			}
+			return c.nw.heal
+		}},
+	{name: "bridge", nodes: 5, hold: 8 * time.Second,
+		// {n1,n2} and {n4,n5} cannot see each other; n3 sees everyone.
+		inject: func(c *cluster) func() {
+			c.nw.partition([]string{"n1", "n2"}, []string{"n4", "n5"})
+			return c.nw.heal
+		}},
+	{name: "one-way", nodes: 3, hold: 8 * time.Second,
+		// n3 drops everything n1 sends it; n1 still hears n3.
+		inject: func(c *cluster) func() {
+			c.nw.drop("n1", "n3")
+			return c.nw.heal
+		}},
+	{name: "pause", nodes: 3, hold: 6 * time.Second,
+		// SIGSTOP past failure detection: n2 wakes believing it still owns its aggregates.
+		inject: func(c *cluster) func() {
+			c.signal("n2", syscall.SIGSTOP)
+			return func() { c.signal("n2", syscall.SIGCONT) }
+		}},
+	{name: "long-partition", nodes: 3, hold: 40 * time.Second,
+		// Outlasts suspicion + GossipToTheDeadTime (30s): only the rejoin loop heals it.
+		inject: func(c *cluster) func() {
+			c.nw.partition([]string{"n3"}, []string{"n1", "n2"})
+			return c.nw.heal
+		}},
+	{name: "isolate-all", nodes: 3, hold: 8 * time.Second,
+		// n3 loses everything: peers, PostgreSQL and NATS (its forwarded connections are cut).
+		inject: func(c *cluster) func() {
+			c.nw.isolateAll("n3")
+			return c.nw.heal
+		}},
+	{name: "packet-loss", nodes: 3, hold: 10 * time.Second,
+		// tc netem delay and loss on every node when the kernel has netem; otherwise
+		// iptables' statistic match drops 15% of every node's incoming packets.
+		inject: func(c *cluster) func() {
+			for _, id := range c.nw.ids {
+				if err := nsRun(id, "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "30ms", "10ms", "loss", "5%"); err != nil {
+					if err := nsRun(id, "iptables", "-A", "INPUT", "!", "-i", "lo", "-m", "statistic", "--mode", "random", "--probability", "0.15", "-j", "DROP"); err != nil {
+						c.t.Fatal(err)
+					}
+				}
+			}
+			return c.nw.heal
+		}},
+	{name: "rolling-restart", nodes: 3, hold: 0,
+		// Every node in turn: SIGTERM, start again, wait for the cluster to re-form.
+		inject: func(c *cluster) func() {
+			for _, id := range c.nw.ids {
+				c.terminate(id)
+				c.start(id)
+				if _, err := c.waitConverged(30*time.Second, c.nw.ids...); err != nil {
+					c.t.Errorf("rolling restart of %s: %v", id, err)
+				}
+			}
+			return func() {}
+		}},
+}
+
+// runOptions vary a run for the broken-build check.
+type runOptions struct {
+	env     []string
+	clients int
+}
+
+// runScenario runs one scenario end to end and returns its row: workload, fault,
+// heal, quiescence, checkers.
+func runScenario(t *testing.T, sc scenario, o runOptions) *result {
+	began := time.Now()
+	r := &result{scenario: sc.name, linearizable: "-", strict: "-"}
+	c := newCluster(t, sc.nodes, o.env...)
+	h := newHistory()
+	w := workload{seed: *flagSeed, clients: o.clients, pause: 5 * time.Millisecond}
+
+	var clients []*client
+	for i := range w.clients + 1 { // the last one opens accounts and probes
+		cl, err := newClient(i, c.prefix, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.nc.Close()
+		clients = append(clients, cl)
+	}
+	admin := clients[w.clients]
+	if err := w.setup(admin); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	sampler := sampleCheckpoints(c.db, c.schema)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, cl := range clients[:w.clients] {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(cl, stop) }()
+	}
+	workStart := h.now()
+	time.Sleep(3 * time.Second)
+	heal := sc.inject(c)
+	time.Sleep(sc.hold)
+	heal()
+	healed := time.Now()
+
+	// Time to converge: from the heal until every node agrees on all members and one ring.
+	converged := make(chan time.Duration, 1)
+	go func() {
+		_, err := c.waitConverged(90*time.Second, c.nw.ids...)
+		if err != nil {
+			r.violate("no agreement on members and ring after the heal: %v", err)
+		}
+		converged <- time.Since(healed)
+	}()
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+	workEnd := h.now()
+	r.converge = <-converged
+
+	// Healed: each handler partition has one running owner, and commands succeed again.
+	if err := c.waitHandlersOwned(30 * time.Second); err != nil {
+		r.violate("handler partitions after the heal: %v", err)
+	}
+	admin.budget = 20 * time.Second
+	for i := range linAccounts {
+		a := linAccount(i)
+		if p := admin.do(&op{Kind: "deposit", Account: a, Amount: 1, ID: fmt.Sprintf("probe-%s", a)}, "DepositMoney",
+			map[string]any{"account_number": a, "amount": 1}); p.Outcome != okOutcome {
+			r.violate("after the heal, a deposit to %s is %s (%s)", a, p.Outcome, p.Code)
+		}
+	}
+
+	// Quiesce: transfers settle, the projection catches up.
+	ctx := context.Background()
+	if err := waitUntil(60*time.Second, func() error { return transfersSettled(ctx, c.db, c.schema) }); err != nil {
+		r.violate("transfers: %v", err)
+	}
+	if err := waitUntil(60*time.Second, func() error { return projectionMatches(ctx, c.db, c.schema) }); err != nil {
+		r.violate("projection after quiescence: %v", err)
+	}
+	backwards, samples := sampler.finish()
+	for _, b := range backwards {
+		r.violate("%s", b)
+	}
+	if samples == 0 {
+		r.violate("no checkpoint sample was taken")
+	}
+
+	events, err := loadEvents(ctx, c.db, c.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projection, err := loadProjection(ctx, c.db, c.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := h.all()
+	checkStore(r, ops, events, projection)
+	checkLinearizable(r, ops, *flagStrict)
+	r.maxUnavailable = unavailability(ops, workStart, workEnd)
+	r.elapsed = time.Since(began)
+	return r
+}
+
+// TestChaos runs the scenarios (the CI smoke subset by default, all of them with
+// -chaos.all) and prints one table. Any broken invariant fails the test.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos scenarios are not short")
+	}
+	var rows []*result
+	for _, sc := range scenarios {
+		if !sc.smoke && !*flagAll {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			r := runScenario(t, sc, runOptions{clients: 4})
+			rows = append(rows, r)
+			for _, n := range r.notes {
+				t.Logf("FINDING (not an invariant without -chaos.strict): %s", n)
+			}
+			for _, v := range r.violations {
+				t.Errorf("INVARIANT BROKEN: %s", v)
+			}
+		})
+	}
+	if len(rows) > 0 {
+		fmt.Fprintf(os.Stdout, "\nchaos run, seed %d\n%s\n", *flagSeed, table(rows))
+	}
+}
+
+// TestCheckersCatchBrokenBuild runs the dual-ownership scenario against nodes with
+// RL_UNSAFE_SKIP_VERSION_CHECK=1 (appends ignore the expected version, see
+// node/unsafe.go) and passes only if the checkers report a broken invariant.
+func TestCheckersCatchBrokenBuild(t *testing.T) {
+	if !*flagAll && !*flagBroken {
+		t.Skip("run with -chaos.all or -chaos.broken (make chaos)")
+	}
+	var sc scenario
+	for _, s := range scenarios {
+		if s.name == "dual-owner" {
+			sc = s
+		}
+	}
+	sc.name = "dual-owner-UNSAFE"
+	sc.hold = 12 * time.Second
+	r := runScenario(t, sc, runOptions{clients: 6, env: []string{"RL_UNSAFE_SKIP_VERSION_CHECK=1"}})
+	fmt.Fprintf(os.Stdout, "\nbroken build (RL_UNSAFE_SKIP_VERSION_CHECK=1), seed %d\n%s\n", *flagSeed, table([]*result{r}))
+	shown := r.violations
+	if len(shown) > 15 {
+		shown = append(shown[:15:15], fmt.Sprintf("… and %d more", len(r.violations)-15))
+	}
+	fmt.Fprintf(os.Stdout, "violations the checkers found:\n  %s\n", strings.Join(shown, "\n  "))
+	if len(r.violations) == 0 {
+		t.Fatal("the checkers found nothing wrong with a build that skips the expected-version check")
+	}
+}

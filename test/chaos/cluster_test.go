@@ -1,0 +1,384 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// nodeBinary builds cmd/node once per test binary (without the race detector: five
+// nodes on a small CI box must keep up with the failure detector's timing).
+func nodeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, here, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(here), "..", "..")
+		dir, err := os.MkdirTemp("", "ringleader-chaos-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "node")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/node")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// natsTarget is the NATS server on loopback the suite forwards to and its clients use.
+func natsTarget() string {
+	if u := os.Getenv("RL_TEST_NATS"); u != "" {
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			return p.Host
+		}
+	}
+	return "127.0.0.1:4222"
+}
+
+// dsnVia rewrites dsn's host:port to hostport, returning the new DSN and the old
+// host:port (the forwarder's target).
+func dsnVia(dsn, hostport string) (string, string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", "", err
+	}
+	old := u.Host
+	if !strings.Contains(old, ":") {
+		old += ":5432"
+	}
+	u.Host = hostport
+	return u.String(), old, nil
+}
+
+// cluster is one scenario's world: a network of namespaces, a fresh schema, a
+// unique subject prefix, and the node processes.
+type cluster struct {
+	t      *testing.T
+	nw     *network
+	schema string
+	prefix string
+	dsn    string // as the nodes see it (through the forwarder)
+	db     *pgxpool.Pool
+	logDir string
+	env    []string // extra environment for the nodes
+
+	mu    sync.Mutex
+	procs map[string]*proc
+}
+
+// proc is one node process, running in its namespace.
+type proc struct {
+	id   string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// newCluster prepares n namespaces and starts nodes n1…nn in them, waiting until
+// they agree on membership.
+func newCluster(t *testing.T, n int, env ...string) *cluster {
+	t.Helper()
+	bin := nodeBinary(t)
+	_ = bin
+	schema := pgtest.NewSchema(t)
+	nodeDSN, pgTarget, err := dsnVia(pgtest.DSN(), fmt.Sprintf("%s:%d", bridgeIP, pgFwdPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgxpool.New(context.Background(), pgtest.DSN())
+	if err != nil {
+		pgtest.Unavailable(t, "PostgreSQL: "+err.Error())
+	}
+	t.Cleanup(db.Close)
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	logDir, err := os.MkdirTemp("", "ringleader-chaos-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, schema: schema, prefix: "chaos" + hex.EncodeToString(suffix), dsn: nodeDSN,
+		db: db, logDir: logDir, env: env, procs: map[string]*proc{}}
+	c.nw = newNetwork(t, n, pgTarget, natsTarget())
+	t.Cleanup(func() {
+		c.stopAll()
+		if t.Failed() {
+			t.Logf("node logs kept in %s", logDir)
+		} else {
+			_ = os.RemoveAll(logDir)
+		}
+	})
+	for _, id := range c.nw.ids {
+		c.start(id)
+	}
+	if _, err := c.waitConverged(45*time.Second, c.nw.ids...); err != nil {
+		t.Fatalf("cluster did not form: %v", err)
+	}
+	if err := c.waitHandlersOwned(45 * time.Second); err != nil {
+		t.Fatalf("handler partitions did not start: %v", err)
+	}
+	return c
+}
+
+func adminAddr(id string) string { return fmt.Sprintf("%s:%d", ipOf(id), adminPort) }
+
+// start launches node id in its namespace (again, after a kill).
+func (c *cluster) start(id string) {
+	c.t.Helper()
+	var seeds []string
+	for _, o := range c.nw.ids {
+		if o != id {
+			seeds = append(seeds, fmt.Sprintf("%s:%d", ipOf(o), gossipPort))
+		}
+	}
+	args := []string{"netns", "exec", nsName(id), nodeBinary(c.t), "run",
+		"--node-id=" + id,
+		fmt.Sprintf("--nats=nats://%s:%d", bridgeIP, natsFwdPort),
+		"--prefix=" + c.prefix,
+		"--dsn=" + c.dsn,
+		"--schema=" + c.schema,
+		fmt.Sprintf("--gossip-addr=%s:%d", ipOf(id), gossipPort),
+		"--seeds=" + strings.Join(seeds, ","),
+		"--admin-addr=" + adminAddr(id),
+		"--log-level=info",
+	}
+	logf, err := os.OpenFile(filepath.Join(c.logDir, id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p := &proc{id: id, done: make(chan struct{})}
+	// `ip netns exec` execs the node in place, so the pid is the node's own.
+	p.cmd = exec.Command("ip", args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.Env = append(os.Environ(), c.env...)
+	if err := p.cmd.Start(); err != nil {
+		c.t.Fatalf("start %s: %v", id, err)
+	}
+	go func() { _ = p.cmd.Wait(); _ = logf.Close(); close(p.done) }()
+	c.mu.Lock()
+	c.procs[id] = p
+	c.mu.Unlock()
+}
+
+func (c *cluster) proc(id string) *proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[id]
+}
+
+// kill sends SIGKILL: no graceful leave, no drain.
+func (c *cluster) kill(id string) {
+	c.mu.Lock()
+	p := c.procs[id]
+	delete(c.procs, id)
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// terminate sends SIGTERM and waits for a graceful exit (SIGKILL after 20s).
+func (c *cluster) terminate(id string) {
+	c.mu.Lock()
+	p := c.procs[id]
+	delete(c.procs, id)
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) to node id.
+func (c *cluster) signal(id string, sig syscall.Signal) {
+	if p := c.proc(id); p != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+func (c *cluster) stopAll() {
+	c.mu.Lock()
+	var ids []string
+	for id := range c.procs {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		c.signal(id, syscall.SIGCONT)
+		wg.Add(1)
+		go func() { defer wg.Done(); c.terminate(id) }()
+	}
+	wg.Wait()
+}
+
+// running returns the ids of the node processes that are up, sorted.
+func (c *cluster) running() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []string
+	for id := range c.procs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+func getJSON(u string, v any) error {
+	resp, err := httpClient.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// clusterView is the part of /cluster the suite reads.
+type clusterView struct {
+	Members []struct {
+		ID string `json:"id"`
+	} `json:"members"`
+	Ring struct {
+		Fingerprint string `json:"fingerprint"`
+	} `json:"ring"`
+}
+
+// agreement reports nil when every running node lists exactly ids as members and
+// all show one ring fingerprint.
+func (c *cluster) agreement(ids []string) error {
+	want := strings.Join(ids, ",")
+	fps := map[string]bool{}
+	for _, id := range c.running() {
+		var v clusterView
+		if err := getJSON("http://"+adminAddr(id)+"/cluster", &v); err != nil {
+			return fmt.Errorf("%s: %v", id, err)
+		}
+		var got []string
+		for _, m := range v.Members {
+			got = append(got, m.ID)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != want {
+			return fmt.Errorf("%s sees members %v, want %s", id, got, want)
+		}
+		fps[v.Ring.Fingerprint] = true
+	}
+	if len(fps) != 1 {
+		return fmt.Errorf("nodes disagree on the ring: %v", fps)
+	}
+	return nil
+}
+
+// waitConverged waits until agreement(ids) holds and returns how long it took.
+func (c *cluster) waitConverged(limit time.Duration, ids ...string) (time.Duration, error) {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	start := time.Now()
+	err := waitUntil(limit, func() error { return c.agreement(sorted) })
+	return time.Since(start), err
+}
+
+// partitionView is the part of /handlers the suite reads.
+type partitionView struct {
+	Handler   string `json:"handler"`
+	Partition int    `json:"partition"`
+	State     string `json:"state"`
+}
+
+// handlersOwned reports nil when each handler partition any node lists runs on
+// exactly one running node.
+func (c *cluster) handlersOwned() error {
+	running := map[string][]string{}
+	for _, id := range c.running() {
+		var v struct {
+			Partitions []partitionView `json:"partitions"`
+		}
+		if err := getJSON("http://"+adminAddr(id)+"/handlers", &v); err != nil {
+			return fmt.Errorf("%s: %v", id, err)
+		}
+		for _, p := range v.Partitions {
+			key := fmt.Sprintf("%s#%d", p.Handler, p.Partition)
+			if _, ok := running[key]; !ok {
+				running[key] = nil
+			}
+			if p.State == "running" {
+				running[key] = append(running[key], id)
+			}
+		}
+	}
+	if len(running) == 0 {
+		return fmt.Errorf("no handler partitions listed")
+	}
+	var bad []string
+	for key, on := range running {
+		if len(on) != 1 {
+			bad = append(bad, fmt.Sprintf("%s runs on %v", key, on))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func (c *cluster) waitHandlersOwned(limit time.Duration) error {
+	return waitUntil(limit, c.handlersOwned)
+}
+
+// waitUntil polls cond every 100ms until it returns nil or limit passes (then it
+// returns cond's last error).
+func waitUntil(limit time.Duration, cond func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
