@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +36,8 @@ type demoOptions struct {
 	gossipBase int
 	adminBase  int
 	once       bool
+
+	gossipPorts, adminPorts []int // per node, from the bases (or free ports for base 0)
 }
 
 // runDemo starts an embedded NATS server, an event store and a local cluster, sends a
@@ -52,14 +55,21 @@ func runDemo(ctx context.Context, args []string, env func(string) string, stdout
 	fs.StringVar(&o.dsn, "dsn", defaultDSN, "PostgreSQL DSN; if unreachable the demo uses an in-memory store")
 	fs.StringVar(&o.schema, "schema", "ringleader_demo", "PostgreSQL schema for the demo's events")
 	fs.IntVar(&o.natsPort, "nats-port", 4333, "port of the embedded NATS server (0: any free port)")
-	fs.IntVar(&o.gossipBase, "gossip-port", 7950, "gossip port of the first node; the others follow")
-	fs.IntVar(&o.adminBase, "admin-port", 8081, "admin HTTP port of the first node; the others follow")
+	fs.IntVar(&o.gossipBase, "gossip-port", 7950, "gossip port of the first node; the others follow (0: any free ports)")
+	fs.IntVar(&o.adminBase, "admin-port", 8081, "admin HTTP port of the first node; the others follow (0: any free ports)")
 	fs.BoolVar(&o.once, "once", false, "stop after showing the cluster working (for tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.nodes < 1 || o.nodes > 9 {
 		return fmt.Errorf("demo: --nodes must be from 1 to 9, got %d", o.nodes)
+	}
+	var err error
+	if o.gossipPorts, err = ports(o.gossipBase, o.nodes); err != nil {
+		return err
+	}
+	if o.adminPorts, err = ports(o.adminBase, o.nodes); err != nil {
+		return err
 	}
 
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
@@ -87,7 +97,7 @@ func runDemo(ctx context.Context, args []string, env func(string) string, stdout
 
 	admins := make([]string, o.nodes)
 	for i := range admins {
-		admins[i] = fmt.Sprintf("127.0.0.1:%d", o.adminBase+i)
+		admins[i] = fmt.Sprintf("127.0.0.1:%d", o.adminPorts[i])
 	}
 	if err := waitForCluster(ctx, admins, o.nodes, 30*time.Second); err != nil {
 		return err
@@ -111,6 +121,25 @@ func runDemo(ctx context.Context, args []string, env func(string) string, stdout
 	return nil
 }
 
+// ports returns n ports counting up from base, or n currently free ports if base is
+// 0 (for tests, which run beside other servers).
+func ports(base, n int) ([]int, error) {
+	out := make([]int, n)
+	for i := range out {
+		if base != 0 {
+			out[i] = base + i
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("demo: find a free port: %w", err)
+		}
+		defer l.Close() // held until all are chosen, so they differ
+		out[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return out, nil
+}
+
 func pgReachable(ctx context.Context, dsn string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -129,9 +158,9 @@ func nodeArgs(o demoOptions, i int, natsURL, dsn string) []string {
 		"--nats=" + natsURL,
 		"--dsn=" + dsn,
 		"--schema=" + o.schema,
-		fmt.Sprintf("--gossip-addr=127.0.0.1:%d", o.gossipBase+i),
-		fmt.Sprintf("--seeds=127.0.0.1:%d", o.gossipBase),
-		fmt.Sprintf("--admin-addr=127.0.0.1:%d", o.adminBase+i),
+		fmt.Sprintf("--gossip-addr=127.0.0.1:%d", o.gossipPorts[i]),
+		fmt.Sprintf("--seeds=127.0.0.1:%d", o.gossipPorts[0]),
+		fmt.Sprintf("--admin-addr=127.0.0.1:%d", o.adminPorts[i]),
 		"--log-format=console",
 		"--log-level=warn",
 	}
