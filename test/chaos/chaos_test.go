@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -240,6 +239,11 @@ func TestChaos(t *testing.T) {
 	}
 	if len(rows) > 0 {
 		fmt.Fprintf(os.Stdout, "\nchaos run, seed %d\n%s\n", *flagSeed, table(rows))
+		for _, r := range rows {
+			if len(r.violations)+len(r.notes) > 0 {
+				fmt.Fprintf(os.Stdout, "%s, by checker (violations and findings):\n%s", r.scenario, summarize(append(r.violations, r.notes...)))
+			}
+		}
 	}
 }
 
@@ -260,11 +264,7 @@ func TestCheckersCatchBrokenBuild(t *testing.T) {
 	sc.hold = 12 * time.Second
 	r := runScenario(t, sc, runOptions{clients: 6, env: []string{"RL_UNSAFE_SKIP_VERSION_CHECK=1"}})
 	fmt.Fprintf(os.Stdout, "\nbroken build (RL_UNSAFE_SKIP_VERSION_CHECK=1), seed %d\n%s\n", *flagSeed, table([]*result{r}))
-	shown := r.violations
-	if len(shown) > 15 {
-		shown = append(shown[:15:15], fmt.Sprintf("… and %d more", len(r.violations)-15))
-	}
-	fmt.Fprintf(os.Stdout, "violations the checkers found:\n  %s\n", strings.Join(shown, "\n  "))
+	fmt.Fprintf(os.Stdout, "violations the checkers found, by checker:\n%s", summarize(append(r.violations, r.notes...)))
 	if len(r.violations) == 0 {
 		t.Fatal("the checkers found nothing wrong with a build that skips the expected-version check")
 	}

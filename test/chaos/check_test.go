@@ -479,24 +479,34 @@ func checkLinearizable(r *result, ops []*op, strictIsInvariant bool) {
 		history = append(history, porcupine.Operation{ClientId: o.Client, Input: linInput{Account: o.Account, Kind: o.Kind, Amount: o.Amount},
 			Call: o.Call, Output: out, Return: ret})
 	}
+	// Each account is checked on its own with a time limit, so one hard history cannot
+	// starve the rest; the visualisation shows the first account that failed.
 	check := func(strict bool, what, tag string, invariant bool) string {
 		model := accountModel(strict)
-		res, info := porcupine.CheckOperationsVerbose(model, history, 60*time.Second)
-		switch res {
-		case porcupine.Ok:
-			return "yes"
-		case porcupine.Unknown:
-			return "timeout"
-		}
 		var bad []string
+		var firstBad []porcupine.Operation
+		timedOut := false
 		for _, part := range model.Partition(history) {
-			if porcupine.CheckOperationsTimeout(model, part, 10*time.Second) == porcupine.Illegal {
+			switch porcupine.CheckOperationsTimeout(model, part, 10*time.Second) {
+			case porcupine.Illegal:
 				bad = append(bad, part[0].Input.(linInput).Account)
+				if firstBad == nil {
+					firstBad = part
+				}
+			case porcupine.Unknown:
+				timedOut = true
 			}
+		}
+		if len(bad) == 0 {
+			if timedOut {
+				return "timeout"
+			}
+			return "yes"
 		}
 		path := "(not written)"
 		if dir, err := os.MkdirTemp("", "ringleader-chaos-porcupine-"); err == nil {
-			p := filepath.Join(dir, r.scenario+"-"+tag+".html")
+			_, info := porcupine.CheckOperationsVerbose(model, firstBad, 10*time.Second)
+			p := filepath.Join(dir, r.scenario+"-"+tag+"-"+bad[0]+".html")
 			if err := porcupine.VisualizePath(model, info, p); err == nil {
 				path = p
 			}
@@ -504,7 +514,7 @@ func checkLinearizable(r *result, ops []*op, strictIsInvariant bool) {
 				_ = os.WriteFile(filepath.Join(dir, r.scenario+"-history.json"), data, 0o644)
 			}
 		}
-		msg := fmt.Sprintf("%s: histories of accounts %v are not linearizable (visualisation: %s)", what, bad, path)
+		msg := fmt.Sprintf("%s: histories of accounts %v are not linearizable (visualisation of %s: %s)", what, bad, bad[0], path)
 		if invariant {
 			r.violate("%s", msg)
 		} else {
@@ -516,24 +526,70 @@ func checkLinearizable(r *result, ops []*op, strictIsInvariant bool) {
 	r.strict = check(true, "strict (rejections included)", "strict", strictIsInvariant)
 }
 
-// unavailability is the longest stretch within [from, to] (history time) in which no
-// operation was acknowledged.
+// unavailability is the longest a client waited for a definite answer (ok or
+// rejected, retries included) among operations invoked in [from, to] (history
+// time); an operation left unknown counts from its call to the end of the
+// workload.
 func unavailability(ops []*op, from, to int64) time.Duration {
-	var acks []int64
+	longest := int64(0)
 	for _, o := range ops {
-		if o.Outcome == okOutcome && o.Return >= from && o.Return <= to {
-			acks = append(acks, o.Return)
+		if o.Call < from || o.Call > to {
+			continue
 		}
-	}
-	sort.Slice(acks, func(i, j int) bool { return acks[i] < acks[j] })
-	longest, prev := int64(0), from
-	for _, a := range append(acks, to) {
-		if a-prev > longest {
-			longest = a - prev
+		end := o.Return
+		if o.Outcome == unknownOutcome || o.Outcome == errorOutcome {
+			end = max(to, o.Call)
 		}
-		prev = a
+		longest = max(longest, end-o.Call)
 	}
 	return time.Duration(longest)
+}
+
+// violationKinds names the checkers behind violation messages, for the summary.
+var violationKinds = []struct{ match, kind string }{
+	{"negative balance", "negative balance"},
+	{"records balance", "event's recorded balance differs from the replay"},
+	{"acknowledged writes", "acknowledged writes not linearizable"},
+	{"strict", "rejections not linearizable"},
+	{"has no event in the store", "acknowledged but lost"},
+	{"appended", "duplicate events of one command"},
+	{"has versions", "stream version gap or duplicate"},
+	{"money not conserved", "money not conserved"},
+	{"moved a net", "transfer not net zero"},
+	{"projection", "projection differs from the replay"},
+	{"transfers", "transfer not settled"},
+	{"checkpoint", "checkpoint went backward"},
+	{"rejected", "rejected command has events"},
+	{"unexpected error", "unexpected error reply"},
+	{"agreement", "no agreement after the heal"},
+	{"handler partitions", "handler partition owners after the heal"},
+	{"after the heal", "commands fail after the heal"},
+}
+
+// summarize counts violations per checker, keeping the first example of each.
+func summarize(violations []string) string {
+	counts := map[string]int{}
+	first := map[string]string{}
+	var order []string
+	for _, v := range violations {
+		kind := "other"
+		for _, k := range violationKinds {
+			if strings.Contains(v, k.match) {
+				kind = k.kind
+				break
+			}
+		}
+		if counts[kind] == 0 {
+			order = append(order, kind)
+			first[kind] = v
+		}
+		counts[kind]++
+	}
+	var b strings.Builder
+	for _, k := range order {
+		fmt.Fprintf(&b, "  %5d × %s\n          e.g. %s\n", counts[k], k, first[k])
+	}
+	return b.String()
 }
 
 // table renders the results.

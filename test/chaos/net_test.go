@@ -63,6 +63,12 @@ func requireRoot(t *testing.T) {
 			pgtest.Unavailable(t, "the chaos suite needs "+tool+" (apt-get install iproute2 iptables)")
 		}
 	}
+}
+
+// probeNamespaces stops the test unless a namespace with working iptables can be
+// made (call it holding the lock).
+func probeNamespaces(t *testing.T) {
+	t.Helper()
 	if _, err := sh("ip", "netns", "add", nsPrefix+"probe"); err != nil {
 		pgtest.Unavailable(t, "cannot create a network namespace: "+err.Error())
 	}
@@ -111,12 +117,48 @@ type network struct {
 	nats *forwarder
 }
 
+// lockPath is the machine-wide lock that serialises the suite's networks: the names
+// and addresses are fixed, so two test processes (say `make chaos` and another
+// package's `go test ./...`) must not build them at the same time. The kernel drops
+// an flock when its process dies, so a killed run never leaves it held.
+const lockPath = "/run/lock/ringleader-chaos.lock"
+
+// lockNetwork takes the machine-wide lock, waiting up to limit, and registers its
+// release with t.Cleanup.
+func lockNetwork(t *testing.T, limit time.Duration) {
+	t.Helper()
+	path := lockPath
+	if _, err := os.Stat("/run/lock"); err != nil {
+		path = os.TempDir() + "/ringleader-chaos.lock"
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("chaos lock %s: %v", path, err)
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = f.Close()
+			t.Fatalf("another chaos run held %s for %s: %v", path, limit, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Cleanup(func() { _ = f.Close() }) // closing releases the flock
+}
+
 // newNetwork builds the bridge and n namespaces (n1…nn) and starts the forwarders to
-// PostgreSQL and NATS. Everything is torn down by t.Cleanup.
+// PostgreSQL and NATS, holding the machine-wide lock. Everything is torn down by
+// t.Cleanup.
 func newNetwork(t *testing.T, n int, pgTarget, natsTarget string) *network {
 	t.Helper()
 	requireRoot(t)
+	lockNetwork(t, 12*time.Minute)
 	cleanNetwork()
+	probeNamespaces(t)
 	t.Cleanup(cleanNetwork)
 	must := func(name string, args ...string) {
 		t.Helper()
