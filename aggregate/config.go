@@ -26,6 +26,11 @@ const (
 	DefaultMaxRetries      = 5
 	DefaultSweepInterval   = time.Second
 	DefaultCommandIDMemory = 1_000
+	// DefaultMaxAppendBatch is how many instances' appends one group commit carries
+	// at most.
+	DefaultMaxAppendBatch = 256
+	// DefaultAppendBatchesInFlight is how many group commits may be in flight at once.
+	DefaultAppendBatchesInFlight = 2
 )
 
 // Config configures a Dispatcher. Zero fields take the defaults named below.
@@ -53,6 +58,16 @@ type Config struct {
 	// that it can answer duplicate checks without asking the store. Zero means
 	// DefaultCommandIDMemory (1 000).
 	CommandIDMemory int
+	// MaxAppendBatch caps how many instances' appends go to the store in one group
+	// commit (one round trip, one transaction) when the store implements
+	// eventstore.BatchAppender. Zero means DefaultMaxAppendBatch (256); 1 or less
+	// (e.g. -1) turns group commit off: every instance appends on its own.
+	MaxAppendBatch int
+	// AppendBatchesInFlight is how many appends or group commits may be in flight at
+	// once before further appends queue for the next batch. An append that finds
+	// fewer in flight is sent at once (no waiting to fill a batch). Zero means
+	// DefaultAppendBatchesInFlight (2).
+	AppendBatchesInFlight int
 	// Now is the clock lifespans are measured with. Nil means time.Now.
 	Now func() time.Time
 	// StrongConsistency is waited on by dispatches with Consistency Strong. Nil means
@@ -96,6 +111,12 @@ func (c Config) withDefaults() Config {
 	if c.CommandIDMemory == 0 {
 		c.CommandIDMemory = DefaultCommandIDMemory
 	}
+	if c.MaxAppendBatch == 0 {
+		c.MaxAppendBatch = DefaultMaxAppendBatch
+	}
+	if c.AppendBatchesInFlight == 0 {
+		c.AppendBatchesInFlight = DefaultAppendBatchesInFlight
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -122,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval < 0 {
 		errs = append(errs, fmt.Errorf("aggregate: Config.SweepInterval %s is negative", c.SweepInterval))
+	}
+	if c.AppendBatchesInFlight < 0 {
+		errs = append(errs, fmt.Errorf("aggregate: Config.AppendBatchesInFlight %d is negative", c.AppendBatchesInFlight))
 	}
 	if c.CommandIDMemory < 0 {
 		errs = append(errs, fmt.Errorf("aggregate: Config.CommandIDMemory %d is negative", c.CommandIDMemory))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+
+	"github.com/ringleader-go/ringleader/eventstore"
 )
 
 // Dispatcher executes commands against live aggregate instances, one goroutine per
@@ -19,6 +21,8 @@ type Dispatcher struct {
 	cfg    Config
 	log    zerolog.Logger
 	router *Router
+	// group batches appends of different instances; nil without a BatchAppender.
+	group *groupAppender
 
 	mu     sync.Mutex
 	closed bool
@@ -50,6 +54,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		lru:    list.New(),
 		quit:   make(chan struct{}),
 	}
+	d.group = newGroupAppender(cfg.Store, cfg, &d.wg)
 	d.wg.Add(1)
 	go d.sweep()
 	return d, nil
@@ -264,4 +269,13 @@ func (d *Dispatcher) Close() error {
 	})
 	d.wg.Wait()
 	return nil
+}
+
+// append appends an instance's events at version expected: in a group commit when
+// the store supports it, else on its own.
+func (d *Dispatcher) append(ctx context.Context, streamID string, expected int64, events []eventstore.EventData) ([]eventstore.RecordedEvent, error) {
+	if d.group != nil {
+		return d.group.append(ctx, streamID, expected, events)
+	}
+	return d.cfg.Store.Append(ctx, streamID, eventstore.Exact(expected), events)
 }

@@ -81,26 +81,34 @@ func safeValidate(v Validator) (err error) {
 // fields, a missing identity or a failed Validate. It returns the command value (not
 // a pointer).
 func (r *Router) Decode(commandType string, body []byte) (any, error) {
+	cmd, _, err := r.DecodeTarget(commandType, body)
+	return cmd, err
+}
+
+// DecodeTarget is Decode that also returns where the command goes (what Identify
+// would return), deciding both from one decoding.
+func (r *Router) DecodeTarget(commandType string, body []byte) (any, Target, error) {
 	rt, ok := r.routes[commandType]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, commandType)
+		return nil, Target{}, fmt.Errorf("%w: %q", ErrUnknownCommand, commandType)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, invalid(commandType, "body is not a JSON object", nil)
+		return nil, Target{}, invalid(commandType, "body is not a JSON object", nil)
 	}
 	p := reflect.New(rt.goType)
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(p.Interface()); err != nil {
-		return nil, invalid(commandType, "malformed JSON", err)
+		return nil, Target{}, invalid(commandType, "malformed JSON", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, invalid(commandType, "malformed JSON", errors.New("data after the JSON object"))
+		return nil, Target{}, invalid(commandType, "malformed JSON", errors.New("data after the JSON object"))
 	}
 	cmd := p.Elem().Interface()
-	if _, err := rt.target(cmd); err != nil {
-		return nil, err
+	target, err := rt.target(cmd)
+	if err != nil {
+		return nil, Target{}, err
 	}
-	return cmd, nil
+	return cmd, target, nil
 }

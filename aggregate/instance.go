@@ -152,7 +152,7 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		if k := in.d.cfg.Knobs; k != nil && k.BeforeAppend != nil {
 			k.BeforeAppend(in.target.StreamID, in.version, attempt)
 		}
-		recorded, err := in.d.cfg.Store.Append(ctx, in.target.StreamID, eventstore.Exact(in.version), data)
+		recorded, err := in.d.append(ctx, in.target.StreamID, in.version, data)
 		if errors.Is(err, eventstore.ErrWrongVersion) {
 			in.d.log.Debug().Str("stream", in.target.StreamID).Int("attempt", attempt).Msg("version conflict; catching up")
 			if cerr := in.catchUp(ctx); cerr != nil {

@@ -11,29 +11,29 @@ import (
 	"github.com/ringleader-go/ringleader/transport"
 )
 
-// locate says which node owns the aggregate a request is for.
-func (n *Node) locate(req transport.Request) (string, error) {
-	cmd, err := n.router.Decode(req.CommandType, req.Body)
+// locate says which node owns the aggregate a request is for, and returns the
+// command it decoded, which Execute reuses when the command runs here.
+func (n *Node) locate(req transport.Request) (string, any, error) {
+	cmd, target, err := n.router.DecodeTarget(req.CommandType, req.Body)
 	if err != nil {
-		return "", transport.WithCode(string(aggregate.CodeOf(err)), err)
-	}
-	target, err := n.router.Identify(cmd)
-	if err != nil {
-		return "", transport.WithCode(string(aggregate.CodeOf(err)), err)
+		return "", nil, transport.WithCode(string(aggregate.CodeOf(err)), err)
 	}
 	owner, ok := n.ring.Load().Owner(target.StreamID)
 	if !ok {
-		return n.cfg.NodeID, nil
+		return n.cfg.NodeID, cmd, nil
 	}
-	return owner.ID, nil
+	return owner.ID, cmd, nil
 }
 
 // Execute implements transport.Executor: it runs the request on this node's
 // dispatcher and builds the wire reply.
 func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Reply {
-	cmd, err := n.router.Decode(req.CommandType, req.Body)
-	if err != nil {
-		return transport.ErrorReply(req.CommandID, string(aggregate.CodeOf(err)), err.Error())
+	cmd := req.Command
+	if cmd == nil {
+		var err error
+		if cmd, err = n.router.Decode(req.CommandType, req.Body); err != nil {
+			return transport.ErrorReply(req.CommandID, string(aggregate.CodeOf(err)), err.Error())
+		}
 	}
 	var opts []aggregate.Option
 	if req.CommandID != "" {

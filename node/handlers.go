@@ -32,6 +32,9 @@ func (n *Node) newRunner(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: handlers: %w", err)
 	}
+	if n.noHandlers {
+		return nil
+	}
 	var states process.StateStore = process.NewMemStore()
 	if pg != nil {
 		if states, err = process.OpenPGStore(ctx, pg.Pool(), ""); err != nil {

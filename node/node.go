@@ -169,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		NodeID:         cfg.NodeID,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		DefaultTimeout: cfg.CommandTimeout,
-		Locate:         n.locate,
+		LocateCommand:  n.locate,
 		Executor:       n,
 		Observer:       n.metrics,
 		Logger:         n.log,

@@ -85,6 +85,11 @@ type ServerConfig struct {
 	// An error is answered with its code if it (or an error in its chain) implements
 	// Coder with a valid code (see WithCode), otherwise invalid. Required.
 	Locate func(req Request) (ownerNodeID string, err error)
+	// LocateCommand, if set, is used instead of Locate: it also returns the command
+	// it decoded to find the owner, which the Executor then finds in Request.Command
+	// when the request runs on this node, so that the body is decoded once. Either
+	// Locate or LocateCommand is required.
+	LocateCommand func(req Request) (ownerNodeID string, command any, err error)
 	// Executor runs requests this node owns. Required.
 	Executor Executor
 	// Observer is an optional metrics hook.
@@ -145,7 +150,7 @@ func (c *ServerConfig) Validate() error {
 	if c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("transport: MaxInFlight %d is negative", c.MaxInFlight))
 	}
-	if c.Locate == nil {
+	if c.Locate == nil && c.LocateCommand == nil {
 		errs = append(errs, errors.New("transport: Locate is required"))
 	}
 	if c.Executor == nil {
@@ -410,7 +415,13 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 	}
 
 	if !req.Forwarded {
-		owner, err := s.cfg.Locate(req)
+		var owner string
+		var err error
+		if s.cfg.LocateCommand != nil {
+			owner, req.Command, err = s.cfg.LocateCommand(req)
+		} else {
+			owner, err = s.cfg.Locate(req)
+		}
 		if err != nil {
 			code := codeOf(err, CodeInvalid)
 			s.log.Debug().Str("command_type", commandType).Str("command_id", req.CommandID).Err(err).Msg("transport: locate failed")
@@ -422,6 +433,7 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 				return
 			}
 		}
+		// (A request executed here after a failed forward keeps its decoded command.)
 	}
 	s.answer(msg, req, s.execute(req), recv)
 }

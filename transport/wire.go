@@ -90,6 +90,9 @@ type Request struct {
 	Forwarded bool
 	// ForwardedBy is the forwarding node's id, for logs ("" unless Forwarded).
 	ForwardedBy string
+	// Command is the command ServerConfig.LocateCommand decoded from Body, when it
+	// was called for this request; nil otherwise (the Executor decodes Body).
+	Command any
 }
 
 // ReplyEvent is one event a command produced.

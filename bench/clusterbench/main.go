@@ -17,6 +17,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -38,12 +40,16 @@ func main() {
 	natsURL := flag.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	duration := flag.Duration("duration", 3*time.Second, "how long each case runs")
 	clients := flag.Int("clients", 32, "concurrent clients")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each node case to this path prefix (<prefix>.<n>node.pprof)")
 	flag.Parse()
 	if err := run(*dsn, *natsURL, *duration, *clients); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
 		os.Exit(1)
 	}
 }
+
+// cpuProfile is the -cpuprofile path prefix ("" for none).
+var cpuProfile string
 
 func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	ctx := context.Background()
@@ -59,7 +65,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	}
 	defer nc.Close()
 	fmt.Printf("end-to-end command benchmark: %d clients, %s per case, NATS %s, PostgreSQL schema %s\n", clients, duration, natsURL, schema)
-	fmt.Printf("%-34s %10s %7s %7s %s\n", "case", "ops/s", "p50 ms", "p99 ms", "vs bare append")
+	fmt.Printf("%-44s %10s %7s %7s %s\n", "case", "ops/s", "p50 ms", "p99 ms", "vs bare append")
 
 	// Floor 1: NATS request-reply to a trivial responder.
 	echo, err := nc.Subscribe(prefix+".echo", func(m *nats.Msg) { _ = m.Respond(m.Data) })
@@ -88,38 +94,116 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 		versions[w]++
 		return err
 	})
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	// The same floors at low load: one client, one operation at a time.
+	echo1, err := nc.Subscribe(prefix+".echo1", func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	if err != nil {
+		return err
+	}
+	rr1, err := load.Run(1, duration, func(w, i int) error {
+		_, err := nc.Request(prefix+".echo1", []byte(`{"ok":true}`), 5*time.Second)
+		return err
+	})
+	_ = echo1.Unsubscribe()
+	if err != nil {
+		return err
+	}
+	var v1 int64
+	bare1, err := load.Run(1, duration, func(w, i int) error {
+		_, err := store.Append(ctx, "bare-lowload", eventstore.Exact(v1), []eventstore.EventData{{Type: "MoneyDeposited", Data: body}})
+		v1++
+		return err
+	})
 	_ = store.Close()
 	if err != nil {
 		return err
 	}
-	print := func(name string, r load.Result) {
-		fmt.Printf("%-34s %10.0f %7s %7s %.2fx\n", name, r.PerSecond(), load.Millis(r.P50), load.Millis(r.P99), r.PerSecond()/bare.PerSecond())
+	print := func(name string, r load.Result, extra string) {
+		fmt.Printf("%-44s %10.0f %7s %7s %5.2fx %s\n", name, r.PerSecond(), load.Millis(r.P50), load.Millis(r.P99), r.PerSecond()/bare.PerSecond(), extra)
 	}
-	print("NATS request-reply (floor)", rr)
-	print("bare event store append (floor)", bare)
+	print("NATS request-reply (floor)", rr, "")
+	print("bare event store append (floor)", bare, "")
+	print("NATS request-reply, 1 client", rr1, "")
+	print("bare append, 1 client", bare1, "")
+	floor1 := rr1.P50 + bare1.P50
 
-	for _, size := range []int{1, 3} {
-		nodes, err := startCluster(ctx, size, dsn, schema, natsURL, prefix)
-		if err != nil {
-			return err
+	// The node as shipped runs the bank's event handlers (the bank_accounts
+	// projection, the transfer process) beside the commands; "commands only" starts it
+	// without them, to show the command path's own cost.
+	for _, withHandlers := range []bool{true, false} {
+		label, tag := "", "handlers"
+		if !withHandlers {
+			label, tag = ", commands only", "nohandlers"
 		}
-		r, err := commands(ctx, nc, prefix, clients, duration, size)
-		stopCluster(nodes)
-		if err != nil {
-			return err
+		var oneNode float64
+		for _, size := range []int{1, 3} {
+			nodes, err := startCluster(ctx, size, dsn, schema, natsURL, prefix, withHandlers)
+			if err != nil {
+				return err
+			}
+			accounts := fmt.Sprintf("B%d%s-", size, tag)
+			r, allocs, err := profiled(fmt.Sprintf("%dnode.%s", size, tag), func() (load.Result, error) {
+				return commands(ctx, nc, prefix, clients, duration, size, accounts)
+			})
+			var low load.Result
+			if err == nil && size == 1 {
+				low, err = commands(ctx, nc, prefix, 1, duration, size, "L"+accounts)
+			}
+			stopCluster(nodes)
+			if err != nil {
+				return err
+			}
+			extra := fmt.Sprintf("%.0f allocs/cmd (process)", allocs)
+			if size == 1 {
+				oneNode = r.PerSecond()
+			} else {
+				extra += fmt.Sprintf("; %.2fx one node", r.PerSecond()/oneNode)
+			}
+			print(fmt.Sprintf("DepositMoney, %d node(s)%s", size, label), r, extra)
+			if size == 1 {
+				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms)",
+					float64(low.P50)/float64(floor1), load.Millis(floor1)))
+			}
 		}
-		print(fmt.Sprintf("DepositMoney via NATS, %d node(s)", size), r)
 	}
+	fmt.Println("allocs/cmd: heap allocations of the whole process (nodes, NATS and the benchmark's clients) per command")
 	return nil
+}
+
+// profiled runs f, writing a CPU profile of it when -cpuprofile is set, and returns
+// its result with the heap allocations the whole process made per operation.
+func profiled(name string, f func() (load.Result, error)) (load.Result, float64, error) {
+	if cpuProfile != "" {
+		file, err := os.Create(cpuProfile + "." + name + ".pprof")
+		if err != nil {
+			return load.Result{}, 0, err
+		}
+		defer file.Close()
+		if err := pprof.StartCPUProfile(file); err != nil {
+			return load.Result{}, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := f()
+	runtime.ReadMemStats(&after)
+	if err != nil || r.Ops == 0 {
+		return r, 0, err
+	}
+	return r, float64(after.Mallocs-before.Mallocs) / float64(r.Ops), nil
 }
 
 // commands opens an account per client and then deposits into it as fast as
 // possible; each client keeps to its own account, so no two commands race.
-func commands(ctx context.Context, nc *nats.Conn, prefix string, clients int, duration time.Duration, size int) (load.Result, error) {
+func commands(ctx context.Context, nc *nats.Conn, prefix string, clients int, duration time.Duration, size int, accountPrefix string) (load.Result, error) {
 	client := transport.NewClient(nc, transport.WithPrefix(prefix))
 	accounts := make([]string, clients)
 	for w := range accounts {
-		accounts[w] = fmt.Sprintf("B%d-%d", size, w)
+		accounts[w] = fmt.Sprintf("%s%d", accountPrefix, w)
 		reply, err := client.Send(ctx, "OpenAccount", map[string]any{"account_number": accounts[w], "initial_balance": 0})
 		if err != nil {
 			return load.Result{}, err
@@ -137,7 +221,7 @@ func commands(ctx context.Context, nc *nats.Conn, prefix string, clients int, du
 	})
 }
 
-func startCluster(ctx context.Context, size int, dsn, schema, natsURL, prefix string) ([]*node.Node, error) {
+func startCluster(ctx context.Context, size int, dsn, schema, natsURL, prefix string, withHandlers bool) ([]*node.Node, error) {
 	var nodes []*node.Node
 	seed := ""
 	for i := range size {
@@ -152,7 +236,7 @@ func startCluster(ctx context.Context, size int, dsn, schema, natsURL, prefix st
 		if err != nil {
 			return nil, err
 		}
-		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
+		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop(), WithoutHandlers: !withHandlers})
 		if err != nil {
 			stopCluster(nodes)
 			return nil, err

@@ -345,3 +345,15 @@ func copyEvents(in []eventstore.RecordedEvent) []eventstore.RecordedEvent {
 	}
 	return out
 }
+
+var _ eventstore.BatchAppender = (*Store)(nil)
+
+// AppendMany implements eventstore.BatchAppender by appending each request in turn;
+// each request succeeds or fails on its own.
+func (s *Store) AppendMany(ctx context.Context, requests []eventstore.AppendRequest) []eventstore.AppendResult {
+	out := make([]eventstore.AppendResult, len(requests))
+	for i, r := range requests {
+		out[i].Events, out[i].Err = s.Append(ctx, r.StreamID, r.Expected, r.Events)
+	}
+	return out
+}

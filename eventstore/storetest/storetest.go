@@ -49,6 +49,17 @@ func Run(t *testing.T, newStore NewStore) {
 			tc.fn(t, s)
 		})
 	}
+	for _, tc := range batchCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { _ = s.Close() })
+			b, ok := s.(eventstore.BatchAppender)
+			if !ok {
+				t.Skip("the store does not implement eventstore.BatchAppender")
+			}
+			tc.fn(t, s, b)
+		})
+	}
 }
 
 // ctxFor returns a context that ends with the test or after a generous timeout.
