@@ -85,6 +85,25 @@ var scenarios = []scenario{
 			c.nw.isolateAll("n3")
 			return c.nw.heal
 		}},
+	{name: "pg-outage", nodes: 3, hold: 10 * time.Second,
+		// PostgreSQL goes away for every node (the forwarder closes their connections
+		// and refuses new ones), as a restart would look to them, without restarting
+		// the PostgreSQL that other test packages share.
+		inject: func(c *cluster) func() {
+			for _, id := range c.nw.ids {
+				c.nw.pg.cut(ipOf(id))
+			}
+			return c.nw.heal
+		}},
+	{name: "nats-outage", nodes: 3, hold: 10 * time.Second,
+		// Likewise NATS: every node loses its connection and cannot reconnect until the
+		// heal; the clients (root namespace, loopback) keep theirs.
+		inject: func(c *cluster) func() {
+			for _, id := range c.nw.ids {
+				c.nw.nats.cut(ipOf(id))
+			}
+			return c.nw.heal
+		}},
 	{name: "packet-loss", nodes: 3, hold: 10 * time.Second,
 		// tc netem delay and loss on every node when the kernel has netem; otherwise
 		// iptables' statistic match drops 15% of every node's incoming packets.
@@ -151,7 +170,7 @@ func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	workStart := h.now()
 	time.Sleep(3 * time.Second)
 	heal := sc.inject(c)
-	time.Sleep(sc.hold)
+	r.views = c.watchViews(sc.hold)
 	heal()
 	healed := time.Now()
 

@@ -24,6 +24,7 @@ type result struct {
 	ackedLost, duplicates, gaps       int
 	linearizable                      string   // acknowledged writes: yes, NO, timeout
 	strict                            string   // rejections included: yes, NO, timeout
+	views                             int      // most distinct membership views seen at once during the fault
 	notes                             []string // findings that are not (yet) invariants
 	conserved                         bool
 	maxUnavailable, converge, elapsed time.Duration
@@ -595,12 +596,12 @@ func summarize(violations []string) string {
 // table renders the results.
 func table(rows []*result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-17s %6s %5s %5s %5s %4s %6s %5s %5s %7s %7s %9s %8s %8s %7s\n",
-		"scenario", "tried", "ok", "rej", "unkn", "err", "lost", "dups", "gaps", "linear", "strict", "conserved", "unavail", "converge", "time")
+	fmt.Fprintf(&b, "%-17s %6s %5s %5s %5s %4s %6s %5s %5s %7s %7s %9s %8s %5s %8s %7s\n",
+		"scenario", "tried", "ok", "rej", "unkn", "err", "lost", "dups", "gaps", "linear", "strict", "conserved", "unavail", "views", "converge", "time")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-17s %6d %5d %5d %5d %4d %6d %5d %5d %7s %7s %9v %8s %8s %7s\n",
+		fmt.Fprintf(&b, "%-17s %6d %5d %5d %5d %4d %6d %5d %5d %7s %7s %9v %8s %5d %8s %7s\n",
 			r.scenario, r.attempted, r.ok, r.rejected, r.unknown, r.errors, r.ackedLost, r.duplicates, r.gaps,
-			r.linearizable, r.strict, r.conserved, r.maxUnavailable.Round(10*time.Millisecond), r.converge.Round(10*time.Millisecond),
+			r.linearizable, r.strict, r.conserved, r.maxUnavailable.Round(10*time.Millisecond), r.views, r.converge.Round(10*time.Millisecond),
 			r.elapsed.Round(time.Second))
 	}
 	return b.String()

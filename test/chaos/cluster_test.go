@@ -382,3 +382,29 @@ func waitUntil(limit time.Duration, cond func() error) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// watchViews polls every running node's member list for d and returns the most
+// distinct views seen at once: 1 means the fault never split membership, 2 or more
+// that nodes disagreed (two owners possible).
+func (c *cluster) watchViews(d time.Duration) int {
+	most := 0
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		views := map[string]bool{}
+		for _, id := range c.running() {
+			var v clusterView
+			if err := getJSON("http://"+adminAddr(id)+"/cluster", &v); err != nil {
+				continue
+			}
+			var got []string
+			for _, m := range v.Members {
+				got = append(got, m.ID)
+			}
+			sort.Strings(got)
+			views[strings.Join(got, ",")] = true
+		}
+		most = max(most, len(views))
+		time.Sleep(250 * time.Millisecond)
+	}
+	return most
+}

@@ -60,9 +60,20 @@
 //
 // Each run prints one table: scenario, operations tried / ok / rejected / unknown /
 // unexpected errors, acknowledged-but-lost, duplicates, streams with gaps,
-// linearizable (writes), strict, money conserved, the longest stretch without any
-// acknowledgement, and the time from the heal until all nodes agreed again. Any
-// broken invariant fails the test.
+// linearizable (writes), strict, money conserved, unavail (the longest any client
+// waited for a definite answer, retries included), views (the most distinct
+// membership views seen at once during the fault: 1 means the fault never split
+// membership), converge (from the heal until all nodes agreed on members and ring)
+// and the scenario's wall time. Any broken invariant fails the test.
+//
+// # Scenarios
+//
+// dual-owner and kill9-restart are the CI smoke subset; -chaos.all adds split-2+3,
+// majorities-ring, bridge, one-way, pause (SIGSTOP past failure detection, then
+// SIGCONT), long-partition (outlasting suspicion + GossipToTheDeadTime, healed by the
+// rejoin loop), isolate-all (peers, PostgreSQL and NATS), pg-outage and nats-outage
+// (every node loses the service through the forwarder; the shared servers are never
+// restarted, other test packages use them), packet-loss and rolling-restart.
 //
 // TestCheckersCatchBrokenBuild runs the dual-ownership scenario with nodes started
 // with RL_UNSAFE_SKIP_VERSION_CHECK=1 (node/unsafe.go: appends ignore the expected
