@@ -19,7 +19,9 @@ const UnsafeSkipVersionCheckEnv = "RL_UNSAFE_SKIP_VERSION_CHECK"
 // unsafeStore returns store unchanged unless UnsafeSkipVersionCheckEnv is "1"; then
 // it logs a loud warning and returns a wrapper whose Append ignores the expected
 // version. The handlers runner keeps the unwrapped store (Start installs the wrapper
-// after creating it), so projections and process state still run on PostgreSQL.
+// after creating it), so projections and process state still run on PostgreSQL. The
+// wrapper deliberately does not implement eventstore.BatchAppender, so the aggregate
+// runtime's group commit is off and every append goes through the unchecked Append.
 func unsafeStore(store eventstore.Store, log zerolog.Logger) eventstore.Store {
 	if os.Getenv(UnsafeSkipVersionCheckEnv) != "1" {
 		return store
