@@ -28,6 +28,7 @@ type Client struct {
 	nc       *nats.Conn
 	prefix   string
 	deadline bool
+	route    func(commandType string, body []byte) string
 }
 
 // ClientOption configures a Client.
@@ -40,6 +41,22 @@ func WithPrefix(prefix string) ClientOption { return func(c *Client) { c.prefix 
 // true), which lets a node drop a command that reaches it after the caller gave up.
 // Turn it off when this machine's clock may be far from the nodes' clocks.
 func WithDeadlineHeader(on bool) ClientOption { return func(c *Client) { c.deadline = on } }
+
+// WithRouter makes the client ring-aware: route names the node that owns a command
+// (its aggregate's owner on the cluster's ring, e.g. from a node's /cluster), and
+// Send addresses that node's own subject instead of the ingress queue group, which
+// saves the hop through a receiving node that is not the owner (with N nodes, a
+// fraction (N-1)/N of commands). route returns "" when it does not know; then, and
+// when the named node has no subscriber (it left), the command goes through the
+// ingress subject as usual. A node executes what arrives on its subject without
+// forwarding it again, so a stale ring costs at worst an optimistic-concurrency
+// retry in the event store, never a wrong result.
+func WithRouter(route func(commandType string, body []byte) (nodeID string)) ClientOption {
+	return func(c *Client) { c.route = route }
+}
+
+// clientRouterName is what a ring-aware client puts in HeaderForwardedBy.
+const clientRouterName = "client"
 
 // NewClient returns a client sending over nc.
 func NewClient(nc *nats.Conn, opts ...ClientOption) *Client {
@@ -129,7 +146,28 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 		msg.Header.Set(HeaderDeadline, deadline.UTC().Format(time.RFC3339Nano))
 	}
 
+	if c.route != nil {
+		if owner := c.route(commandType, body); owner != "" && checkSubject(owner, false) == nil {
+			direct := nats.NewMsg(NodeSubject(c.prefix, owner))
+			direct.Data = body
+			for k, v := range msg.Header {
+				direct.Header[k] = v
+			}
+			direct.Header.Set(HeaderCommandType, commandType)
+			direct.Header.Set(HeaderForwardedBy, clientRouterName)
+			resp, err := c.nc.RequestMsgWithContext(ctx, direct)
+			if !errors.Is(err, nats.ErrNoResponders) {
+				return c.reply(commandType, resp, err)
+			}
+			// The owner is gone: let the cluster route it.
+		}
+	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
+	return c.reply(commandType, resp, err)
+}
+
+// reply turns a request's outcome into Send's results.
+func (c *Client) reply(commandType string, resp *nats.Msg, err error) (Reply, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):
