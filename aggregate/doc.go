@@ -41,6 +41,17 @@
 // A panic in user code fails that command with a *PanicError and drops the
 // instance's state; the next command rehydrates it. The process never goes down.
 //
+// # Group commit
+//
+// When the store implements eventstore.BatchAppender (pgstore does), appends of
+// different instances share transactions: an append that finds fewer than
+// Config.AppendBatchesInFlight appends in flight goes at once, alone (an idle node
+// appends exactly as without batching; nothing waits to fill a batch); appends that
+// arrive meanwhile queue, and each time one returns, everything queued (up to
+// Config.MaxAppendBatch) goes as the next AppendMany. Each append keeps its own
+// expected version: one that loses comes back to its instance alone, which catches up
+// and retries as above. MaxAppendBatch of 1 or less turns batching off.
+//
 // # Lifetime of instances
 //
 // An instance starts on its first command: it loads the latest snapshot of its

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -523,8 +524,15 @@ func setIf(h nats.Header, k, v string) {
 	}
 }
 
+// okPrefix starts every successful reply marshalReply encodes.
+var okPrefix = []byte(`{"ok":true,`)
+
 // relayedCode extracts the Observer code of a relayed reply.
 func relayedCode(data []byte) string {
+	if bytes.HasPrefix(data, okPrefix) {
+		// marshalReply's encoding of a success: no need to decode the whole reply.
+		return observerCodeOK
+	}
 	var r struct {
 		OK    bool `json:"ok"`
 		Error *struct {
