@@ -62,6 +62,24 @@ func appendArgs(t *testing.T, stream string, expected int64, earlier int, events
 	return args
 }
 
+// readAllEventually reads $all from from until it returns want events (or 15 s pass):
+// the watermark covers every transaction in the PostgreSQL cluster, including other
+// tests' running beside this one, so visibility may lag a commit.
+func readAllEventually(t *testing.T, s *pgstore.Store, from int64, want int) []eventstore.RecordedEvent {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := s.ReadAll(context.Background(), from, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func positions(events []eventstore.RecordedEvent) []int64 {
 	out := make([]int64, len(events))
 	for i, e := range events {
@@ -109,8 +127,9 @@ func TestReadAllDoesNotSkipASlowTransaction(t *testing.T) {
 			if err != nil || len(got) != 0 {
 				t.Fatalf("ReadAll past %d while position %d is uncommitted: %v, %v; want nothing", p1, slow, positions(got), err)
 			}
-			if head, err := s.HeadPosition(ctx); err != nil || head != p1 {
-				t.Fatalf("head %d, %v while %d is uncommitted; want %d", head, err, slow, p1)
+			// Other tests' transactions may hold the head further back, never forward.
+			if head, err := s.HeadPosition(ctx); err != nil || head > p1 {
+				t.Fatalf("head %d, %v while %d is uncommitted; want at most %d", head, err, slow, p1)
 			}
 
 			want := later
@@ -123,9 +142,9 @@ func TestReadAllDoesNotSkipASlowTransaction(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err = s.ReadAll(ctx, p1+1, 100)
-			if err != nil || fmt.Sprint(positions(got)) != fmt.Sprint(want) {
-				t.Fatalf("after %s: ReadAll = %v, %v; want %v", outcome, positions(got), err, want)
+			got = readAllEventually(t, s, p1+1, len(want))
+			if fmt.Sprint(positions(got)) != fmt.Sprint(want) {
+				t.Fatalf("after %s: ReadAll = %v; want %v", outcome, positions(got), want)
 			}
 		})
 	}
@@ -156,9 +175,9 @@ func TestAppendsInsideALargerTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("three appends in one transaction: %v", err)
 	}
-	all, err := s.ReadAll(ctx, 1, 10)
-	if err != nil || len(all) != 3 {
-		t.Fatalf("ReadAll: %v, %v; want 3 events", all, err)
+	all := readAllEventually(t, s, 1, 3)
+	if len(all) != 3 {
+		t.Fatalf("ReadAll: %v; want 3 events", all)
 	}
 	for i, e := range all {
 		got = append(got, e.GlobalPosition)
@@ -235,13 +254,17 @@ func TestTailingReaderSeesEveryEventOnce(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for read() > 0 {
-	}
-
 	rows, _ := s.Pool().Query(ctx, "SELECT global_position FROM events ORDER BY 1")
 	stored, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Drain: the watermark may still hold the last events back while other tests'
+	// transactions run.
+	for deadline := time.Now().Add(15 * time.Second); len(seen) < len(stored) && time.Now().Before(deadline); {
+		if read() == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	if len(stored) != writers*txEach {
 		t.Fatalf("%d events stored, want %d", len(stored), writers*txEach)

@@ -112,7 +112,7 @@ func testBatchPositions(t *testing.T, s eventstore.Store, b eventstore.BatchAppe
 			byID[e.ID.String()] = e
 		}
 	}
-	all := readAll(t, s)
+	all := readAll(t, s, len(byID)+2)
 	if len(all) != len(byID)+2 {
 		t.Fatalf("$all holds %d events, want %d", len(all), len(byID)+2)
 	}

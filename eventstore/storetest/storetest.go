@@ -104,21 +104,46 @@ func readStream(t *testing.T, s eventstore.Store, stream string) []eventstore.Re
 	return out
 }
 
-// readAll reads the whole global order in pages of 13.
-func readAll(t *testing.T, s eventstore.Store) []eventstore.RecordedEvent {
+// readAll reads the whole global order in pages of 13, waiting until it holds at
+// least want events: a store may hold back the global order while other transactions
+// run (PostgreSQL's visibility watermark covers every transaction in the cluster, and
+// other tests' transactions run beside this one).
+func readAll(t *testing.T, s eventstore.Store, want int) []eventstore.RecordedEvent {
 	t.Helper()
 	var out []eventstore.RecordedEvent
-	next := int64(1)
-	for {
-		page, err := s.ReadAll(ctxFor(t), next, 13)
+	waitFor(t, 15*time.Second, fmt.Sprintf("$all to hold %d events", want), func() bool {
+		out = nil
+		next := int64(1)
+		for {
+			page, err := s.ReadAll(ctxFor(t), next, 13)
+			if err != nil {
+				t.Fatalf("read $all from %d: %v", next, err)
+			}
+			out = append(out, page...)
+			if len(page) < 13 {
+				return len(out) >= want
+			}
+			next = page[len(page)-1].GlobalPosition + 1
+		}
+	})
+	return out
+}
+
+// waitHead waits until the store's head position is want (see readAll for why it
+// may lag).
+func waitHead(t *testing.T, s eventstore.Store, want int64) {
+	t.Helper()
+	var head int64
+	waitFor(t, 15*time.Second, fmt.Sprintf("head position %d", want), func() bool {
+		var err error
+		head, err = s.HeadPosition(ctxFor(t))
 		if err != nil {
-			t.Fatalf("read $all from %d: %v", next, err)
+			t.Fatalf("head position: %v", err)
 		}
-		out = append(out, page...)
-		if len(page) < 13 {
-			return out
-		}
-		next = page[len(page)-1].GlobalPosition + 1
+		return head >= want
+	})
+	if head != want {
+		t.Fatalf("head position %d, want %d", head, want)
 	}
 }
 
