@@ -66,3 +66,33 @@ func BenchmarkAppendMany(b *testing.B) {
 		})
 	}
 }
+
+// A group commit that commits while an older transaction is still open is not
+// delivered before that transaction's event: ReadAll never skips, batch or not.
+func TestAppendManyWatermark(t *testing.T) {
+	s := pgtest.NewStore(t)
+	ctx := context.Background()
+	slow, slowPos := beginAppend(t, schemaConn(t, s), "slow")
+	res := s.AppendMany(ctx, []eventstore.AppendRequest{
+		{StreamID: "fast-1", Expected: eventstore.NoStream, Events: oneEvent("Fast")},
+		{StreamID: "fast-2", Expected: eventstore.NoStream, Events: oneEvent("Fast")},
+	})
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if r.Events[0].GlobalPosition <= slowPos {
+			t.Fatalf("batch position %d not after the open transaction's %d", r.Events[0].GlobalPosition, slowPos)
+		}
+	}
+	if got, err := s.ReadAll(ctx, 1, 100); err != nil || len(got) != 0 {
+		t.Fatalf("while the older transaction is open: ReadAll = %d events, %v; want none", len(got), err)
+	}
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readAllEventually(t, s, 1, 3)
+	if len(got) != 3 || got[0].StreamID != "slow" || got[1].StreamID == "slow" || got[2].StreamID == "slow" {
+		t.Fatalf("after commit: ReadAll = %+v; want the slow event, then the batch", got)
+	}
+}
