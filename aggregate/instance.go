@@ -81,9 +81,12 @@ func (in *instance) run() {
 				continue
 			}
 			res, events, err := in.handle(req)
+			// Idle time counts from the command's end, read before the reply so that
+			// a caller who moves the clock after the reply cannot race the deadline.
+			done := in.d.cfg.Now()
 			req.reply <- reply{res: res, err: err}
 			in.maybeSnapshot()
-			if in.afterCommand(req, events, err) {
+			if in.afterCommand(req, events, err, done) {
 				in.d.remove(in)
 				return
 			}
@@ -100,13 +103,14 @@ func (in *instance) stopping() bool {
 	}
 }
 
-// afterCommand applies the lifespan decision; it reports whether to stop now.
-func (in *instance) afterCommand(req *request, events []any, err error) bool {
+// afterCommand applies the lifespan decision, measured from now; it reports whether
+// to stop now.
+func (in *instance) afterCommand(req *request, events []any, err error, now time.Time) bool {
 	k, perr := decideLifespan(in.typ.lifespan(), req.pipeline.Command, events, err)
 	if perr != nil {
 		in.d.log.Error().Err(perr).Str("stream", in.target.StreamID).Msg("lifespan failed; stopping instance")
 	}
-	stop, at := k.Deadline(in.d.cfg.Now())
+	stop, at := k.Deadline(now)
 	if stop {
 		return true
 	}
