@@ -84,6 +84,10 @@ func (s *Store) AppendMany(ctx context.Context, requests []eventstore.AppendRequ
 			out[i].Err = err
 			continue
 		}
+		if len(r.Events) > PositionsPerTransaction {
+			out[i].Err = fmt.Errorf("%w: a transaction appends at most %d events", eventstore.ErrInvalid, PositionsPerTransaction)
+			continue
+		}
 		if _, dup := seen[r.StreamID]; dup || total+len(r.Events) > PositionsPerTransaction {
 			later = append(later, i)
 			continue
