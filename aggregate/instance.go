@@ -138,14 +138,25 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 				return res, nil, err
 			}
 		}
+		var events []any
+		var err error
 		if req.opts.hasExpected && in.version != req.opts.expectedVersion {
-			return nil, nil, &ExpectedVersionError{StreamID: in.target.StreamID, Expected: req.opts.expectedVersion, Actual: in.version}
+			err = &ExpectedVersionError{StreamID: in.target.StreamID, Expected: req.opts.expectedVersion, Actual: in.version}
+		} else {
+			events, err = in.execute(p.Command)
 		}
-		events, err := in.execute(p.Command)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(events) == 0 {
+		if err != nil || len(events) == 0 {
+			// An answer that appends nothing is never checked by the store's version
+			// check. If another node appended meanwhile (a split, a handover), the
+			// answer came from stale state: catch up and decide again.
+			if again, serr := in.staleAnswer(ctx, err, attempt); serr != nil {
+				return nil, nil, serr
+			} else if again {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
 			res, err := in.result(req, nil, nil)
 			return res, nil, err
 		}
@@ -182,6 +193,31 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		res, err := in.result(req, recorded, values)
 		return res, values, err
 	}
+}
+
+// staleAnswer reports whether an answer that appends nothing (a rejection, a
+// failed expected version, a command with no events) must be decided again because
+// the stream moved past this instance's state; it catches up if so. Panics are not
+// decided again (the state was dropped), and retries stay bounded by MaxRetries.
+// It costs one version read, only on such answers.
+func (in *instance) staleAnswer(ctx context.Context, answer error, attempt int) (bool, error) {
+	var panicked *PanicError
+	if errors.As(answer, &panicked) || !shouldRetry(attempt, in.d.cfg.MaxRetries) {
+		return false, nil
+	}
+	current, err := in.d.cfg.Store.StreamVersion(ctx, in.target.StreamID)
+	if err != nil {
+		return false, storeError(ctx, "read stream version", err)
+	}
+	if current == in.version {
+		return false, nil
+	}
+	in.d.log.Debug().Str("stream", in.target.StreamID).Int64("local", in.version).Int64("stored", current).
+		Msg("answer from stale state; catching up")
+	if err := in.catchUp(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // execute runs the user's Execute, turning a panic into a *PanicError (and dropping

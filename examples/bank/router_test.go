@@ -166,3 +166,37 @@ func TestConcurrentDepositsOnOneAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestNoRefusalFromStaleState: two nodes own one account at once (a split). The
+// second's copy is behind; a withdrawal it would refuse on its stale balance must be
+// decided on the stored one. A refusal appends nothing, so the store's version check
+// alone would never notice.
+func TestNoRefusalFromStaleState(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	a := newBank(t, store, aggregate.Config{})
+	b := newBank(t, store, aggregate.Config{})
+	if _, err := a.Dispatch(ctx, bank.OpenAccount{AccountNumber: "S", InitialBalance: 10}); err != nil {
+		t.Fatal(err)
+	}
+	// b loads the account at balance 10.
+	if _, err := b.Dispatch(ctx, bank.DepositMoney{AccountNumber: "S", Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// a, whose copy is now behind, catches up through its append; b's copy falls behind.
+	if _, err := a.Dispatch(ctx, bank.DepositMoney{AccountNumber: "S", Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	// b holds 11 but the account holds 61.
+	res, err := b.Dispatch(ctx, bank.WithdrawMoney{AccountNumber: "S", Amount: 30})
+	if err != nil {
+		t.Fatalf("withdraw 30 of 61 refused from a stale copy: %v", err)
+	}
+	if res.AggregateVersion != 4 {
+		t.Fatalf("version %d, want 4", res.AggregateVersion)
+	}
+	// And a refusal that is right stays a refusal.
+	if _, err := a.Dispatch(ctx, bank.WithdrawMoney{AccountNumber: "S", Amount: 100}); !errors.Is(err, aggregate.ErrRejected) {
+		t.Fatalf("withdraw 100 of 31: %v, want rejected", err)
+	}
+}
