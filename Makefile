@@ -14,8 +14,9 @@ build:
 ## test: vet, then every test with the race detector against real PostgreSQL
 ## (RL_TEST_DSN, default postgres://postgres@127.0.0.1:5432/test). With CI=true a
 ## missing service fails the run instead of skipping tests. This includes the chaos
-## suite's CI smoke subset (test/chaos: a dual-ownership partition and a kill -9,
-## about a minute; it needs root and iptables).
+## suite's CI smoke subset (test/chaos: a dual-ownership partition, a kill -9 and the
+## check that a build without the version check is caught, about a minute and a half;
+## it needs root and iptables).
 test: lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 

@@ -42,8 +42,9 @@
 // one node, and a deposit to every account succeeds. The per-account histories of the
 // accounts only clients touch are checked with porcupine twice: the acknowledged
 // writes (an invariant), and strictly, where a rejection ("insufficient funds") must
-// also be justified by the account's state (reported in the "strict" column; an
-// invariant only with -chaos.strict, see the suite's report for why). On a porcupine
+// also be justified by the account's state (the "strict" column; an invariant unless
+// -chaos.strict=false — it caught refusals decided on a stale copy of an account,
+// which the aggregate runtime now re-checks against the stored version). On a porcupine
 // failure its HTML visualisation and the JSON history are written to a temp dir whose
 // path is printed.
 //
@@ -53,10 +54,10 @@
 // RL_TEST_DSN (default 127.0.0.1:5432) and NATS on RL_TEST_NATS (default
 // 127.0.0.1:4222). Without them the tests are skipped, or fail when CI=true.
 //
-//	go test ./test/chaos/                          # CI smoke subset: dual ownership, kill -9
+//	go test ./test/chaos/                          # CI smoke: dual ownership, kill -9, broken build
 //	make chaos                                     # every scenario + the broken-build check
 //	go test -v -run 'TestChaos/split' ./test/chaos/ -args -chaos.all -chaos.seed=7
-//	go test -v -run TestCheckersCatchBrokenBuild ./test/chaos/ -args -chaos.broken
+//	go test -v -run TestCheckersCatchBrokenBuild ./test/chaos/
 //
 // Each run prints one table: scenario, operations tried / ok / rejected / unknown /
 // unexpected errors, acknowledged-but-lost, duplicates, streams with gaps,
