@@ -81,10 +81,11 @@ func (n *Node) startAdmin() error {
 	return nil
 }
 
-// handleHealth answers 200 when the node can reach NATS and its event store.
+// handleHealth answers 200 when the node takes commands (it has started and is not
+// shutting down) and can reach NATS and its event store.
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	status := map[string]any{"node": n.cfg.NodeID}
-	healthy := true
+	status := map[string]any{"node": n.cfg.NodeID, "ready": n.ready.Load()}
+	healthy := n.ready.Load()
 	if n.nc == nil || !n.nc.IsConnected() {
 		healthy = false
 		status["nats"] = "disconnected"

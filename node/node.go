@@ -68,6 +68,8 @@ type Node struct {
 
 	admin     *http.Server
 	adminAddr string
+	// ready is set once the node takes commands; /healthz reports it.
+	ready atomic.Bool
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -185,6 +187,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("node: handlers: %w", err)
 	}
+	n.ready.Store(true)
 	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
 	return n, nil
@@ -279,6 +282,7 @@ func (n *Node) passivateMoved() {
 // ctx), then the cluster is left and everything closed. It is idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdownOnce.Do(func() {
+		n.ready.Store(false)
 		var errs []error
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {

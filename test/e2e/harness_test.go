@@ -103,15 +103,23 @@ type proc struct {
 	done   chan struct{}
 }
 
+// syncBuffer collects a process's output. The buffer is a field, not embedded, so
+// that exec's copying goroutine cannot reach bytes.Buffer.ReadFrom around the lock.
 type syncBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freePort(t *testing.T) int {
@@ -160,9 +168,7 @@ func (e *env) start(id string, extra ...string) *proc {
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	e.t.Cleanup(func() {
 		if e.t.Failed() {
-			buf.mu.Lock()
 			e.t.Logf("---- log of %s ----\n%s", id, buf.String())
-			buf.mu.Unlock()
 		}
 	})
 	e.mu.Lock()
@@ -255,12 +261,29 @@ func (e *env) waitConverged(ids ...string) {
 				return fmt.Errorf("%s sees members %v", id, got)
 			}
 			fps[v.Ring.Fingerprint] = true
+			if err := healthy(p.admin); err != nil {
+				return fmt.Errorf("%s: %v", id, err)
+			}
 		}
 		if len(fps) != 1 {
 			return fmt.Errorf("nodes disagree on the ring: %v", fps)
 		}
 		return nil
 	})
+}
+
+// healthy reports whether a node's /healthz says it is ready to take commands.
+func healthy(admin string) error {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + admin + "/healthz")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // ownerOf asks a node's /cluster who owns key.
