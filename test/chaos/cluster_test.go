@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -22,45 +21,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
-)
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	"github.com/ringleader-go/ringleader/test/nodebin"
+	"github.com/ringleader-go/ringleader/transport/natstest"
 )
 
 // nodeBinary builds cmd/node once per test binary (without the race detector: five
 // nodes on a small CI box must keep up with the failure detector's timing).
 func nodeBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		_, here, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(here), "..", "..")
-		dir, err := os.MkdirTemp("", "ringleader-chaos-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "node")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/node")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return nodebin.Build(t, false)
 }
 
 // natsTarget is the NATS server on loopback the suite forwards to and its clients use.
 func natsTarget() string {
-	if u := os.Getenv("RL_TEST_NATS"); u != "" {
-		if p, err := url.Parse(u); err == nil && p.Host != "" {
-			return p.Host
-		}
+	if p, err := url.Parse(natstest.URL()); err == nil && p.Host != "" {
+		return p.Host
 	}
 	return "127.0.0.1:4222"
 }

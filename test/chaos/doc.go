@@ -51,7 +51,7 @@
 // # Running
 //
 // It needs root (namespaces, iptables), iptables and iproute2, PostgreSQL on
-// RL_TEST_DSN (default 127.0.0.1:5432) and NATS on RL_TEST_NATS (default
+// RL_TEST_DSN (default 127.0.0.1:5432) and NATS on RL_TEST_NATS_URL (default
 // 127.0.0.1:4222). Without them the tests are skipped, or fail when CI=true.
 //
 //	go test ./test/chaos/                          # CI smoke: dual ownership, kill -9, broken build

@@ -11,10 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,44 +22,17 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/test/nodebin"
+	"github.com/ringleader-go/ringleader/transport/natstest"
 )
 
 // natsURL is the NATS server the tests use.
-func natsURL() string {
-	if u := os.Getenv("RL_TEST_NATS"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
+func natsURL() string { return natstest.URL() }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// nodeBinary builds cmd/node once per test run.
+// nodeBinary builds cmd/node (with the race detector) once per test run.
 func nodeBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		_, here, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(here), "..", "..")
-		dir, err := os.MkdirTemp("", "ringleader-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "node")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/node")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return nodebin.Build(t, true)
 }
 
 // env is one test's world: a schema, a subject prefix, NATS, and its nodes.
