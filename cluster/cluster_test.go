@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/placement"
 )
 
@@ -23,7 +24,7 @@ func TestThreeNodesConverge(t *testing.T) {
 	var n3 *testNode
 	n3 = startNode(t, "n3", func(c *Config) {
 		withKey(c)
-		c.BindPort = freePort(t)
+		c.BindPort = testport.Free(t)
 		c.Seeds = []string{n1.GossipAddr(), n2.GossipAddr(), fmt.Sprintf("127.0.0.1:%d", c.BindPort)}
 	})
 	all := []string{"n1", "n2", "n3"}
@@ -129,7 +130,7 @@ func TestCrashDetectionTime(t *testing.T) {
 }
 
 func TestJoinRetriesUntilSeedAppears(t *testing.T) {
-	port := freePort(t)
+	port := testport.Free(t)
 	seed := fmt.Sprintf("127.0.0.1:%d", port)
 	late := startNode(t, "n2", func(c *Config) {
 		c.Seeds = []string{seed}

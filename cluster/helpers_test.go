@@ -190,27 +190,6 @@ func sees(want []string, nodes ...*testNode) func() error {
 	}
 }
 
-// freePort returns a port that was free on 127.0.0.1 for TCP and UDP a
-// moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", l.Addr().String())
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // partitionNet is a switchboard for partitionTransports: it drops every
 // packet and refuses every stream between two addresses that are cut.
 // Every node of a test wraps its transport, so dropping outbound traffic on

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -92,23 +92,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start launches node id with extra flags.
 func (e *env) start(id string, extra ...string) *proc {
 	e.t.Helper()
 	p := &proc{
 		id:     id,
-		admin:  fmt.Sprintf("127.0.0.1:%d", freePort(e.t)),
-		gossip: fmt.Sprintf("127.0.0.1:%d", freePort(e.t)),
+		admin:  fmt.Sprintf("127.0.0.1:%d", testport.Free(e.t)),
+		gossip: fmt.Sprintf("127.0.0.1:%d", testport.Free(e.t)),
 		done:   make(chan struct{}),
 	}
 	e.mu.Lock()
