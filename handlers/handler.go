@@ -3,37 +3,32 @@ package handlers
 import (
 	"context"
 	"errors"
-
-	"github.com/ringleader-go/ringleader/eventstore"
 )
 
-// processHandler handles a page for a Handler: each matching event in order (with
-// the error policy), then one checkpoint compare-and-set to the last position
-// processed, which covers the non-matching events too. A crash before that
+// processHandler handles the partition's events of a page for a Handler: each in
+// order (with the error policy), then one checkpoint compare-and-set to how far the
+// page got, which covers the other partitions' events too. A crash before that
 // compare-and-set re-delivers the page: at least once.
-func (p *partition) processHandler(ctx context.Context, cp int64, batch []eventstore.RecordedEvent) (int64, error) {
+func (p *partition) processHandler(ctx context.Context, cur cursor, pg page) (cursor, error) {
 	began := p.r.cfg.Now()
-	done, n := cp, 0
+	to, n := pg.through, 0
 	var stop error
-	for _, e := range batch {
-		if p.def.partitionOf(e.StreamID) != p.index {
-			done = e.GlobalPosition
-			continue
-		}
+	for _, e := range pg.events {
 		if !p.desired() {
 			stop = errNotDesired
-			break
-		}
-		_, err := p.attempt(ctx, e, func() error { return p.def.handle(ctx, e) })
-		if err != nil {
+		} else if _, err := p.attempt(ctx, e, func() error { return p.def.handle(ctx, e) }); err != nil {
 			stop = err
+		}
+		if stop != nil {
+			// Everything before e is done: handled, or another partition's.
+			to = e.GlobalPosition - 1
 			break
 		}
-		done, n = e.GlobalPosition, n+1
+		n++
 	}
-	if done == cp {
-		return cp, stop
+	if to == cur.stored {
+		return cur, stop
 	}
-	next, err := p.commit(ctx, cp, done, n, began)
+	next, err := p.commit(ctx, cur.stored, to, n, began)
 	return next, errors.Join(stop, err)
 }

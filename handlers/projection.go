@@ -9,77 +9,64 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
 
-// processProjection handles a page for a Projection. The usual path is one
-// transaction for the whole page: Project every matching event, then the checkpoint
-// compare-and-set to the page's last position, then commit. If any event fails, the
-// transaction is rolled back and the page is redone one event per transaction, so the
+// processProjection handles the partition's events of a page for a Projection. The
+// usual path is one transaction for all of them: Project each, then the checkpoint
+// compare-and-set to how far the page got, then commit. If any event fails, the
+// transaction is rolled back and the events are redone one per transaction, so the
 // error policy applies to exactly the failing event and the events before it keep
 // their effect.
-func (p *partition) processProjection(ctx context.Context, cp int64, batch []eventstore.RecordedEvent) (int64, error) {
+func (p *partition) processProjection(ctx context.Context, cur cursor, pg page) (cursor, error) {
 	began := p.r.cfg.Now()
-	last := batch[len(batch)-1].GlobalPosition
-	var matching []eventstore.RecordedEvent
-	for _, e := range batch {
-		if p.def.partitionOf(e.StreamID) == p.index {
-			matching = append(matching, e)
-		}
-	}
-	if len(matching) == 0 {
-		return p.commit(ctx, cp, last, 0, began)
-	}
-	err := recovered(func() error { return p.projectTx(ctx, cp, last, matching) })
+	err := recovered(func() error { return p.projectTx(ctx, cur.stored, pg.through, pg.events) })
 	if err == nil {
-		return p.committed(cp, last, len(matching), began, nil)
+		return p.committed(cur.stored, pg.through, len(pg.events), began, nil)
 	}
 	if ctx.Err() != nil {
-		return cp, ctx.Err()
+		return cur, ctx.Err()
 	}
 	var infra *infraError
 	if errors.As(err, &infra) {
-		return p.committed(cp, last, 0, began, infra.err) // follows a conflict
+		return p.committed(cur.stored, pg.through, 0, began, infra.err) // follows a conflict
 	}
-	return p.processOneByOne(ctx, cp, batch, began)
+	return p.processOneByOne(ctx, cur, pg, began)
 }
 
-// processOneByOne redoes a page with one transaction per matching event, applying the
-// error policy to each.
-func (p *partition) processOneByOne(ctx context.Context, cp int64, batch []eventstore.RecordedEvent, began time.Time) (int64, error) {
-	cur, done, skips := cp, cp, 0
+// processOneByOne redoes a page with one transaction per event, applying the error
+// policy to each.
+func (p *partition) processOneByOne(ctx context.Context, cur cursor, pg page, began time.Time) (cursor, error) {
+	stored, to, skips := cur.stored, pg.through, 0
 	var stop error
-	for _, e := range batch {
-		if p.def.partitionOf(e.StreamID) != p.index {
-			done = e.GlobalPosition
-			continue
-		}
+	for _, e := range pg.events {
 		if !p.desired() {
-			stop = errNotDesired
+			stop, to = errNotDesired, e.GlobalPosition-1
 			break
 		}
+		from := stored
 		out, err := p.attempt(ctx, e, func() error {
-			return p.projectTx(ctx, cur, e.GlobalPosition, []eventstore.RecordedEvent{e})
+			return p.projectTx(ctx, from, e.GlobalPosition, []eventstore.RecordedEvent{e})
 		})
 		var conflict *eventstore.CheckpointConflictError
 		if errors.As(err, &conflict) {
-			return p.committed(cur, e.GlobalPosition, 0, began, err)
+			return p.committed(stored, e.GlobalPosition, 0, began, err)
 		}
 		if err != nil {
-			stop = err
+			stop, to = err, e.GlobalPosition-1
 			break
 		}
-		done = e.GlobalPosition
 		if out == skipped {
+			// Nothing stored; the next transaction's compare-and-set passes over it.
 			skips++
 			continue
 		}
-		if _, err := p.committed(cur, done, 1, began, nil); err != nil {
-			return cur, err
+		if _, err := p.committed(stored, e.GlobalPosition, 1, began, nil); err != nil {
+			return at(stored), err
 		}
-		cur = done
+		stored = e.GlobalPosition
 	}
-	if done == cur {
-		return cur, stop
+	if to == stored {
+		return at(stored), stop
 	}
-	next, err := p.commit(ctx, cur, done, skips, began)
+	next, err := p.commit(ctx, stored, to, skips, began)
 	return next, errors.Join(stop, err)
 }
 

@@ -38,6 +38,17 @@ func (e *StoppedError) Unwrap() error { return e.Err }
 // errNotDesired: the partition was asked to stop while waiting to retry.
 var errNotDesired = errors.New("handlers: partition no longer runs here")
 
+// cursor is how far a partition has got: Stored is its checkpoint in the store,
+// Scanned how far it has looked. Between them lie only events of other partitions,
+// so a partition that finds nothing of its own does not write its checkpoint for
+// every page: it saves Scanned when it next handles an event, when it has been
+// idle for PollInterval, or when it stops here.
+type cursor struct {
+	stored, scanned int64
+}
+
+func at(position int64) cursor { return cursor{stored: position, scanned: position} }
+
 // run processes the partition while it is desired and the lease is held. It returns
 // nil when asked to stop, a *StoppedError when OnError said Stop, or ctx's error when
 // the runner closed or the lease was lost.
@@ -56,32 +67,42 @@ func (p *partition) run(ctx context.Context, lease Lease) error {
 			}
 		}()
 	}
-	notes := p.r.cfg.Store.SubscribeAppends(ctx)
 	poll := time.NewTicker(p.r.cfg.PollInterval)
 	defer poll.Stop()
 
 	spec := p.def.spec
-	cp, err := p.start(ctx)
+	cur, err := p.start(ctx)
+	saved := p.r.cfg.Now()
 	ioFailures := 0
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if !p.desired() {
+			p.saveScanned(ctx, cur)
 			return nil
 		}
-		var batch []eventstore.RecordedEvent
+		var pg page
 		if err == nil {
-			batch, err = p.r.cfg.Store.ReadAll(ctx, cp+1, spec.BatchSize)
+			pg, err = p.r.feed.read(ctx, cur.scanned+1, spec.BatchSize, p.wants)
 		}
-		if err == nil && len(batch) > 0 {
-			cp, err = p.process(ctx, cp, batch)
+		progressed := err == nil && pg.through > cur.scanned
+		if err == nil && len(pg.events) > 0 {
+			cur, err = p.process(ctx, cur, pg)
+			saved = p.r.cfg.Now()
+		} else if progressed {
+			cur.scanned = pg.through
+			if p.r.cfg.Now().Sub(saved) >= p.r.cfg.PollInterval {
+				cur, err = p.commit(ctx, cur.stored, cur.scanned, 0, time.Time{})
+				saved = p.r.cfg.Now()
+			}
 		}
 		var stopped *StoppedError
 		switch {
 		case errors.As(err, &stopped):
 			return err
 		case errors.Is(err, errNotDesired):
+			p.saveScanned(ctx, cur)
 			return nil
 		case err != nil:
 			if ctx.Err() != nil {
@@ -93,69 +114,84 @@ func (p *partition) run(ctx context.Context, lease Lease) error {
 			if !p.sleep(ctx, Backoff(ioFailures, ioRetryMin, ioRetryMax)) {
 				return ctx.Err()
 			}
-			cp, err = p.load(ctx)
+			cur, err = p.load(ctx)
 			continue
 		}
 		ioFailures = 0
-		if len(batch) > 0 {
+		if pg.more {
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.kick:
-		case _, ok := <-notes:
-			if !ok {
-				notes = nil // the store closed: the poll goes on
-			}
+		case <-p.r.feed.after(pg.gen):
 		case <-poll.C:
 			// A checkpoint moved by someone else (a Reset on another node) is
 			// noticed here when the partition is idle, and by the next
-			// compare-and-set otherwise.
-			var stored int64
-			if stored, err = p.load(ctx); err == nil && stored != cp {
-				p.log.Info().Int64("from", cp).Int64("to", stored).Msg("handlers: checkpoint moved elsewhere; following it")
-				cp = stored
+			// compare-and-set otherwise. Progress over other partitions' events is
+			// saved here too.
+			var stored cursor
+			if stored, err = p.load(ctx); err == nil && stored.stored != cur.stored {
+				p.log.Info().Int64("from", cur.stored).Int64("to", stored.stored).Msg("handlers: checkpoint moved elsewhere; following it")
+				cur = stored
+			} else if err == nil && cur.scanned > cur.stored {
+				cur, err = p.commit(ctx, cur.stored, cur.scanned, 0, time.Time{})
+				saved = p.r.cfg.Now()
 			}
 		}
 	}
 }
 
+// wants reports whether e belongs to this partition.
+func (p *partition) wants(e eventstore.RecordedEvent) bool {
+	return p.def.partitionOf(e.StreamID) == p.index
+}
+
+// saveScanned stores progress over other partitions' events when the partition
+// stops here, so that its next owner does not look at them again. Best effort: the
+// compare-and-set keeps it safe, and a failure only costs that second look.
+func (p *partition) saveScanned(ctx context.Context, cur cursor) {
+	if cur.scanned > cur.stored {
+		_, _ = p.commit(ctx, cur.stored, cur.scanned, 0, time.Time{})
+	}
+}
+
 // start loads the checkpoint; a first run of a Current handler starts at the head.
-func (p *partition) start(ctx context.Context) (int64, error) {
-	cp, err := p.load(ctx)
-	if err != nil || cp != 0 || p.def.spec.StartFrom != Current {
-		return cp, err
+func (p *partition) start(ctx context.Context) (cursor, error) {
+	cur, err := p.load(ctx)
+	if err != nil || cur.stored != 0 || p.def.spec.StartFrom != Current {
+		return cur, err
 	}
 	head, err := p.r.cfg.Store.HeadPosition(ctx)
 	if err != nil || head == 0 {
-		return 0, err
+		return at(0), err
 	}
 	return p.commit(ctx, 0, head, 0, time.Time{})
 }
 
 // load reads the stored checkpoint.
-func (p *partition) load(ctx context.Context) (int64, error) {
+func (p *partition) load(ctx context.Context) (cursor, error) {
 	cp, err := p.r.cfg.Store.LoadCheckpoint(ctx, p.cpName)
 	if err == nil {
 		p.setPosition(cp)
 	}
-	return cp, err
+	return at(cp), err
 }
 
-// process handles one page read from cp+1 and returns the new checkpoint.
-func (p *partition) process(ctx context.Context, cp int64, batch []eventstore.RecordedEvent) (int64, error) {
+// process handles the partition's events of one page and returns where it got.
+func (p *partition) process(ctx context.Context, cur cursor, pg page) (cursor, error) {
 	if p.def.proj != nil {
-		return p.processProjection(ctx, cp, batch)
+		return p.processProjection(ctx, cur, pg)
 	}
-	return p.processHandler(ctx, cp, batch)
+	return p.processHandler(ctx, cur, pg)
 }
 
 // commit advances the checkpoint from → to with compare-and-set, outside any
 // transaction, and reports n handled events. On a conflict it follows the stored
 // value. It uses a context that survives ctx's cancellation (bounded by
 // commitTimeout), so that work done before Close is recorded.
-func (p *partition) commit(ctx context.Context, from, to int64, n int, began time.Time) (int64, error) {
+func (p *partition) commit(ctx context.Context, from, to int64, n int, began time.Time) (cursor, error) {
 	if k := p.r.cfg.Knobs.BeforeCommit; k != nil {
 		k(p.def.spec.Name, p.index, from, to)
 	}
@@ -166,16 +202,16 @@ func (p *partition) commit(ctx context.Context, from, to int64, n int, began tim
 }
 
 // committed records the outcome of a checkpoint compare-and-set from → to.
-func (p *partition) committed(from, to int64, n int, began time.Time, err error) (int64, error) {
+func (p *partition) committed(from, to int64, n int, began time.Time, err error) (cursor, error) {
 	var conflict *eventstore.CheckpointConflictError
 	if errors.As(err, &conflict) {
 		p.log.Warn().Int64("expected", from).Int64("actual", conflict.Actual).
 			Msg("handlers: checkpoint moved by another holder; following it")
 		p.setPosition(conflict.Actual)
-		return conflict.Actual, nil
+		return at(conflict.Actual), nil
 	}
 	if err != nil {
-		return from, err
+		return at(from), err
 	}
 	p.setPosition(to)
 	p.r.advanced.fire()
@@ -184,5 +220,5 @@ func (p *partition) committed(from, to int64, n int, began time.Time, err error)
 		took = p.r.cfg.Now().Sub(began)
 	}
 	p.r.cfg.Observer.Handled(p.def.spec.Name, p.index, n, from, to, took)
-	return to, nil
+	return at(to), nil
 }

@@ -24,6 +24,7 @@ type Runner struct {
 	pgf   *pgFence // the PostgreSQL fence, closed with the runner; nil without PG
 
 	advanced *signal // fires whenever a partition of this runner advances a checkpoint
+	feed     *feed   // the one reader of $all that this runner's partitions share
 
 	mu      sync.Mutex
 	owns    func(string) bool
@@ -57,6 +58,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		owns:     cfg.Owns,
 		byName:   map[string]*definition{},
 		advanced: newSignal(),
+		feed:     newFeed(cfg.Store),
 	}
 	switch {
 	case cfg.PG != nil:
@@ -169,6 +171,12 @@ func (r *Runner) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
 	r.cancel = func() { stop(); cancel() }
+	notes := r.cfg.Store.SubscribeAppends(runCtx)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.feed.follow(notes)
+	}()
 	for _, d := range defs {
 		for _, p := range d.parts {
 			p.setOwned(r.owns(p.key))

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
@@ -16,6 +17,7 @@ import (
 type notifier struct {
 	pool    *pgxpool.Pool
 	channel string
+	origin  string // this notifier's NOTIFY payload: its own echoes are ignored
 	log     zerolog.Logger
 
 	ctx    context.Context // cancelled by close
@@ -36,6 +38,7 @@ func newNotifier(pool *pgxpool.Pool, channel string, log zerolog.Logger) *notifi
 	return &notifier{
 		pool:        pool,
 		channel:     channel,
+		origin:      uuid.NewString(),
 		log:         log,
 		ctx:         ctx,
 		cancel:      cancel,
@@ -76,7 +79,9 @@ const minNotifyInterval = time.Millisecond
 // append-heavy load.
 func (n *notifier) send() {
 	defer n.wg.Done()
-	notify := "BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY " + pgx.Identifier{n.channel}.Sanitize() + "; COMMIT"
+	// The payload names this process, whose own subscribers were woken at the
+	// append already (a uuid needs no quoting).
+	notify := "BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY " + pgx.Identifier{n.channel}.Sanitize() + ", '" + n.origin + "'; COMMIT"
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -164,10 +169,13 @@ func (n *notifier) listenOnce() error {
 	}
 	n.wake()
 	for {
-		if _, err := raw.WaitForNotification(n.ctx); err != nil {
+		note, err := raw.WaitForNotification(n.ctx)
+		if err != nil {
 			return err
 		}
-		n.wake()
+		if note.Payload != n.origin {
+			n.wake()
+		}
 	}
 }
 

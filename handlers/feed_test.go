@@ -1,0 +1,223 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/memstore"
+	"github.com/ringleader-go/ringleader/placement"
+)
+
+// countingReader counts trips to the store.
+type countingReader struct {
+	eventstore.AllReader
+	reads atomic.Int64
+}
+
+func (c *countingReader) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.RecordedEvent, error) {
+	c.reads.Add(1)
+	return c.AllReader.ReadAll(ctx, from, limit)
+}
+
+func appendEvents(t *testing.T, s eventstore.Appender, streams, perStream int, tag string) {
+	t.Helper()
+	for i := range perStream {
+		for st := range streams {
+			_, err := s.Append(context.Background(), fmt.Sprintf("%s-%d", tag, st), eventstore.AnyVersion,
+				[]eventstore.EventData{{Type: "E", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func partitionFilter(k, i int) func(eventstore.RecordedEvent) bool {
+	return func(e eventstore.RecordedEvent) bool { return placement.StreamPartition(e.StreamID, k) == i }
+}
+
+// readThrough reads a partition's events from position 1 to the end as a partition
+// does (from Through+1 each time) and returns them.
+func readThrough(t *testing.T, f *feed, limit int, want func(eventstore.RecordedEvent) bool) []eventstore.RecordedEvent {
+	t.Helper()
+	var got []eventstore.RecordedEvent
+	next := int64(1)
+	for {
+		pg, err := f.read(context.Background(), next, limit, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg.through < next-1 {
+			t.Fatalf("through %d went back before %d", pg.through, next-1)
+		}
+		for _, e := range pg.events {
+			if e.GlobalPosition < next || e.GlobalPosition > pg.through {
+				t.Fatalf("event at %d outside the page [%d, %d]", e.GlobalPosition, next, pg.through)
+			}
+		}
+		got = append(got, pg.events...)
+		if pg.through == next-1 {
+			return got
+		}
+		next = pg.through + 1
+	}
+}
+
+// TestFeedGivesEachPartitionExactlyItsEvents: whatever the window holds, a partition
+// reading the feed sees exactly the events a direct filtered read of $all gives, in
+// order, with small windows and pages so that every path (window, fill, direct read
+// behind and ahead of the window) is taken.
+func TestFeedGivesEachPartitionExactlyItsEvents(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	appendEvents(t, store, 13, 40, "s")
+	all, err := store.ReadAll(context.Background(), 1, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 4
+	f := newFeed(store)
+	f.capacity, f.fillPage = 50, 17
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		i := rng.IntN(k)
+		want := partitionFilter(k, i)
+		var expected []int64
+		for _, e := range all {
+			if want(e) {
+				expected = append(expected, e.GlobalPosition)
+			}
+		}
+		got := readThrough(t, f, 1+rng.IntN(9), want)
+		if len(got) != len(expected) {
+			t.Fatalf("round %d partition %d: %d events, want %d", round, i, len(got), len(expected))
+		}
+		for j := range got {
+			if got[j].GlobalPosition != expected[j] {
+				t.Fatalf("round %d partition %d: event %d at %d, want %d", round, i, j, got[j].GlobalPosition, expected[j])
+			}
+		}
+	}
+}
+
+// TestFeedSharesReadsAtTheHead: partitions that keep up with appends share the trips
+// to the store instead of each reading every event.
+func TestFeedSharesReadsAtTheHead(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	counter := &countingReader{AllReader: store}
+	f := newFeed(counter)
+	const k = 8
+	next := make([]int64, k)
+	for i := range next {
+		next[i] = 1
+	}
+	seen := make([]int, k)
+	for round := range 50 {
+		appendEvents(t, store, 16, 1, fmt.Sprintf("r%d", round))
+		var wg sync.WaitGroup
+		for i := range k {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					pg, err := f.read(context.Background(), next[i], 100, partitionFilter(k, i))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					seen[i] += len(pg.events)
+					next[i] = pg.through + 1
+					if !pg.more {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	total := 0
+	for _, n := range seen {
+		total += n
+	}
+	if total != 50*16 {
+		t.Fatalf("partitions saw %d events in all, want %d", total, 50*16)
+	}
+	// Unshared, each partition reads each round at least once: 8 × 50 = 400
+	// reads. Shared, a round costs one read with the events and one that finds
+	// nothing more (the partitions here are told of no appends, so no read can
+	// miss what they were told).
+	if reads := counter.reads.Load(); reads > 50*2 {
+		t.Fatalf("%d reads of $all for %d partitions over 50 rounds; the feed is not shared", reads, k)
+	}
+	t.Logf("%d reads of $all for %d partitions over 50 rounds", counter.reads.Load(), k)
+}
+
+// stallingReader reads the store at once but returns only when released, like a
+// slow query whose snapshot was taken before later appends.
+type stallingReader struct {
+	eventstore.AllReader
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallingReader) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.RecordedEvent, error) {
+	evs, err := s.AllReader.ReadAll(ctx, from, limit)
+	select {
+	case s.entered <- struct{}{}:
+		<-s.release
+	default:
+	}
+	return evs, err
+}
+
+// TestFeedDoesNotSleepOnAReadOlderThanItsNews: a partition told of an append while
+// another partition's read is under way must not take that read's "nothing new" as
+// the answer — the read may have begun before the append.
+func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	appendEvents(t, store, 1, 1, "a")
+	stall := &stallingReader{AllReader: store, entered: make(chan struct{}), release: make(chan struct{})}
+	f := newFeed(stall)
+	notes := make(chan struct{})
+	go f.follow(notes)
+	defer close(notes)
+	all := func(eventstore.RecordedEvent) bool { return true }
+
+	first, err := f.read(context.Background(), 1, 10, all)
+	if err != nil || len(first.events) != 1 {
+		t.Fatalf("first read: %v, %d events", err, len(first.events))
+	}
+	next := first.through + 1
+	// A's read of what follows begins (and finds nothing) ...
+	aDone := make(chan page)
+	go func() {
+		pg, _ := f.read(context.Background(), next, 10, all)
+		aDone <- pg
+	}()
+	<-stall.entered
+	// ... then an event is appended and notified ...
+	appendEvents(t, store, 1, 1, "b")
+	notes <- struct{}{}
+	<-f.after(0)
+	// ... and B, told of it, asks while A's read is still under way.
+	bDone := make(chan page)
+	go func() {
+		pg, _ := f.read(context.Background(), next, 10, all)
+		bDone <- pg
+	}()
+	time.Sleep(20 * time.Millisecond) // let B join A's read
+	close(stall.release)
+	<-aDone
+	b := <-bDone
+	if len(b.events) != 1 || b.events[0].StreamID != "b-0" {
+		t.Fatalf("B got %d events (more=%v); want the event it was told of", len(b.events), b.more)
+	}
+}
