@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
@@ -66,12 +67,15 @@ func AppendArgs(streamID string, expected int64, earlier int, events []eventstor
 	if err != nil {
 		return nil, err
 	}
-	return []any{streamID, expected, a.ids, a.types, a.data, a.metadata, earlier}, nil
+	return []any{streamID, expected, a.pgIDs, a.types, a.data, a.metadata, earlier}, nil
 }
 
 // appendArgs are AppendSQL's array arguments, built once per append.
 type appendArgs struct {
-	ids      []uuid.UUID
+	ids []uuid.UUID
+	// pgIDs are ids as pgx encodes them natively (uuid.UUID goes through its
+	// driver.Valuer: a string, formatted and parsed again).
+	pgIDs    []pgtype.UUID
 	types    []string
 	data     []string
 	metadata []string
@@ -80,6 +84,7 @@ type appendArgs struct {
 func buildAppendArgs(events []eventstore.EventData) (appendArgs, error) {
 	a := appendArgs{
 		ids:      make([]uuid.UUID, len(events)),
+		pgIDs:    make([]pgtype.UUID, len(events)),
 		types:    make([]string, len(events)),
 		data:     make([]string, len(events)),
 		metadata: make([]string, len(events)),
@@ -89,6 +94,7 @@ func buildAppendArgs(events []eventstore.EventData) (appendArgs, error) {
 		if a.ids[i] == uuid.Nil {
 			a.ids[i] = uuid.New()
 		}
+		a.pgIDs[i] = pgtype.UUID{Bytes: a.ids[i], Valid: true}
 		a.types[i] = e.Type
 		a.data[i] = string(e.Data)
 		meta, err := encodeMetadata(e.Metadata)
@@ -124,7 +130,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 				return nil, &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: version}
 			}
 		}
-		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.ids, args.types, args.data, args.metadata, 0)
+		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
 		recorded, err := collectAppended(rows, err, streamID, events, args)
 		if err == nil && len(recorded) > 0 {
 			s.notify.appended()

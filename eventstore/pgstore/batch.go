@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
@@ -139,7 +139,7 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	streams := make([]string, n)
 	expected := make([]int64, n)
 	k := make([]int64, n)
-	ids := make([]uuid.UUID, 0, n)
+	ids := make([]pgtype.UUID, 0, n)
 	types := make([]string, 0, n)
 	data := make([]string, 0, n)
 	meta := make([]string, 0, n)
@@ -152,7 +152,7 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 			expected[p.first+j] = int64(p.req.Expected)
 			k[p.first+j] = int64(j + 1)
 		}
-		ids = append(ids, p.args.ids...)
+		ids = append(ids, p.args.pgIDs...)
 		types = append(types, p.args.types...)
 		data = append(data, p.args.data...)
 		meta = append(meta, p.args.metadata...)
