@@ -323,7 +323,7 @@ func showCommands(ctx context.Context, natsURL, admin string, stdout io.Writer) 
 	steps = append(steps,
 		step{"WithdrawMoney", map[string]any{"account_number": first, "amount": 1000}, "big-" + first},
 		step{"DepositMoney", map[string]any{"account_number": first, "amount": 25}, "dep-" + first}, // a retry: duplicate
-		step{"ForgetAccountHolder", map[string]any{"account_number": first}, "forget-" + first}, // GDPR erasure: deletes the key
+		step{"ForgetAccountHolder", map[string]any{"account_number": first}, "forget-" + first},     // GDPR erasure: deletes the key
 		step{"FlyToTheMoon", map[string]any{"account_number": first}, ""},
 	)
 	fmt.Fprintf(stdout, "\n%-19s %-12s %-6s %-6s %-8s %s\n", "command", "account", "owner", "node", "version", "outcome")
