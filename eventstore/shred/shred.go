@@ -64,7 +64,9 @@ type Rule struct {
 // subject's data reads as forgotten everywhere. If the append then fails, the
 // subject stays forgotten (the caller's retry appends the event).
 type ForgetRule struct {
-	EventType     string
+	// EventType is the forgetting event's type, e.g. "AccountHolderForgotten".
+	EventType string
+	// SubjectField and SubjectPrefix name the subject as in Rule.
 	SubjectField  string
 	SubjectPrefix string
 }

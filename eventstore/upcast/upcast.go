@@ -1,25 +1,3 @@
-// Package upcast versions event types and turns old payloads into the current shape
-// when they are read, leaving the stored events untouched.
-//
-// A Registry says, per event type, which version the code writes now and how to turn
-// version n into n+1 (an upcaster). Wrapped around a store with
-// transform.Wrap(store, registry), it stamps every appended event of a registered type
-// with its current version in the metadata key MetaVersion, and on every read chains
-// the upcasters from the stored version (an event without the key is version 1) up to
-// the current one, updating MetaVersion in the event handed out:
-//
-//	r := upcast.New()
-//	r.Current("AccountOpened", 3)
-//	r.Add("AccountOpened", 1, func(d json.RawMessage) (json.RawMessage, error) { … }) // v1 → v2
-//	r.Add("AccountOpened", 2, func(d json.RawMessage) (json.RawMessage, error) { … }) // v2 → v3
-//	if err := r.Validate(); err != nil { … }                                           // a gap in a chain
-//	store := transform.Wrap(pg, r)
-//
-// Reading an event whose chain has a gap fails with a *GapError; an event written by
-// newer code than this one (a version above the current) with a *TooNewError.
-//
-// Concurrency: register everything before the registry is used; afterwards it is
-// read-only and safe for concurrent use.
 package upcast
 
 import (
@@ -54,6 +32,7 @@ var (
 
 // GapError says which step of which event type's chain is missing. It matches ErrGap.
 type GapError struct {
+	// EventType is the event type whose chain has the gap.
 	EventType string
 	// From is the version no upcaster starts from.
 	From int
@@ -61,6 +40,7 @@ type GapError struct {
 	Current int
 }
 
+// Error says which step is missing.
 func (e *GapError) Error() string {
 	return fmt.Sprintf("upcast: event type %s: no upcaster from version %d to %d (current version %d)", e.EventType, e.From, e.From+1, e.Current)
 }
@@ -71,11 +51,15 @@ func (e *GapError) Unwrap() error { return ErrGap }
 // TooNewError is an event whose version is above the type's current version. It
 // matches ErrTooNew.
 type TooNewError struct {
+	// EventType is the event's type.
 	EventType string
-	Version   int
-	Current   int
+	// Version is the event's stored version.
+	Version int
+	// Current is the highest version this code knows (1 for an unregistered type).
+	Current int
 }
 
+// Error says which version was met and which the code knows.
 func (e *TooNewError) Error() string {
 	return fmt.Sprintf("upcast: event type %s: stored version %d is newer than this code's version %d (deploy newer code to read it)", e.EventType, e.Version, e.Current)
 }
