@@ -161,8 +161,21 @@ func subjectOf(fields map[string]json.RawMessage, eventType, field, prefix strin
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // EncodeEvent implements transform.Transform: it encrypts personal fields and
-// carries out forget rules.
+// carries out forget rules. Refusals that a retry cannot cure (no master key, no
+// subject, a forgotten subject, data that is not a JSON object) also match
+// eventstore.ErrInvalid, so the command fails as invalid rather than unavailable.
 func (s *Shredder) EncodeEvent(ctx context.Context, _ string, e eventstore.EventData) (eventstore.EventData, error) {
+	out, err := s.encodeEvent(ctx, e)
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if err != nil && (errors.Is(err, ErrNoMasterKey) || errors.Is(err, ErrNoSubject) || errors.Is(err, ErrForgotten) ||
+		errors.As(err, &syntax) || errors.As(err, &typ)) {
+		err = fmt.Errorf("%w: %w", eventstore.ErrInvalid, err)
+	}
+	return out, err
+}
+
+func (s *Shredder) encodeEvent(ctx context.Context, e eventstore.EventData) (eventstore.EventData, error) {
 	if f, ok := s.forget[e.Type]; ok {
 		if err := s.forgetFor(ctx, e, f); err != nil {
 			return e, err

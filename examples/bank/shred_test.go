@@ -213,8 +213,8 @@ func TestHolderNameWithoutMasterKey(t *testing.T) {
 	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "A", InitialBalance: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "B", HolderName: "Bea"}); !errors.Is(err, shred.ErrNoMasterKey) {
-		t.Fatalf("holder name without a master key: %v", err)
+	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "B", HolderName: "Bea"}); !errors.Is(err, shred.ErrNoMasterKey) || aggregate.CodeOf(err) != aggregate.CodeInvalid {
+		t.Fatalf("holder name without a master key: %v (code %s)", err, aggregate.CodeOf(err))
 	}
 	if _, err := d.Dispatch(ctx, bank.ForgetAccountHolder{AccountNumber: "A"}); err != nil {
 		t.Fatal(err)
