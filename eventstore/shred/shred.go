@@ -164,30 +164,30 @@ func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "
 // carries out forget rules. Refusals that a retry cannot cure (no master key, no
 // subject, a forgotten subject, data that is not a JSON object) also match
 // eventstore.ErrInvalid, so the command fails as invalid rather than unavailable.
-func (s *Shredder) EncodeEvent(ctx context.Context, _ string, e eventstore.EventData) (eventstore.EventData, error) {
-	out, err := s.encodeEvent(ctx, e)
+func (s *Shredder) EncodeEvent(ctx context.Context, _ string, e *eventstore.EventData) error {
+	err := s.encodeEvent(ctx, e)
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	if err != nil && (errors.Is(err, ErrNoMasterKey) || errors.Is(err, ErrNoSubject) || errors.Is(err, ErrForgotten) ||
 		errors.As(err, &syntax) || errors.As(err, &typ)) {
 		err = fmt.Errorf("%w: %w", eventstore.ErrInvalid, err)
 	}
-	return out, err
+	return err
 }
 
-func (s *Shredder) encodeEvent(ctx context.Context, e eventstore.EventData) (eventstore.EventData, error) {
+func (s *Shredder) encodeEvent(ctx context.Context, e *eventstore.EventData) error {
 	if f, ok := s.forget[e.Type]; ok {
-		if err := s.forgetFor(ctx, e, f); err != nil {
-			return e, err
+		if err := s.forgetFor(ctx, *e, f); err != nil {
+			return err
 		}
 	}
 	r := s.rules[e.Type]
 	if r == nil {
-		return e, nil
+		return nil
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(e.Data, &fields); err != nil {
-		return e, fmt.Errorf("shred: %s event is not a JSON object: %w", e.Type, err)
+		return fmt.Errorf("shred: %s event is not a JSON object: %w", e.Type, err)
 	}
 	var personal []string
 	for _, f := range r.Fields {
@@ -196,39 +196,39 @@ func (s *Shredder) encodeEvent(ctx context.Context, e eventstore.EventData) (eve
 		}
 	}
 	if len(personal) == 0 {
-		return e, nil
+		return nil
 	}
 	if s.keys == nil {
-		return e, fmt.Errorf("%w: cannot record personal field %s of %s", ErrNoMasterKey, personal[0], e.Type)
+		return fmt.Errorf("%w: cannot record personal field %s of %s", ErrNoMasterKey, personal[0], e.Type)
 	}
 	subject, err := subjectOf(fields, e.Type, r.SubjectField, r.SubjectPrefix)
 	if err != nil {
-		return e, err
+		return err
 	}
 	key, err := s.keys.DataKey(ctx, subject, true)
 	if err != nil {
-		return e, err
+		return err
 	}
 	aead, err := newAEAD(key)
 	if err != nil {
-		return e, err
+		return err
 	}
 	for _, name := range personal {
 		sealed, err := seal(aead, fields[name], fieldAAD(subject, name))
 		if err != nil {
-			return e, err
+			return err
 		}
 		fields[name] = marker(sealed)
 	}
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return e, fmt.Errorf("shred: encode %s: %w", e.Type, err)
+		return fmt.Errorf("shred: encode %s: %w", e.Type, err)
 	}
 	md := make(map[string]string, len(e.Metadata)+1)
 	maps.Copy(md, e.Metadata)
 	md[MetaSubject] = subject
 	e.Data, e.Metadata = data, md
-	return e, nil
+	return nil
 }
 
 func (s *Shredder) forgetFor(ctx context.Context, e eventstore.EventData, f ForgetRule) error {
@@ -282,14 +282,14 @@ func parseMarker(raw json.RawMessage) ([]byte, bool, error) {
 
 // DecodeEvent implements transform.Transform: it decrypts the marked fields of an
 // event carrying MetaSubject, or replaces them by their forgotten value.
-func (s *Shredder) DecodeEvent(ctx context.Context, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
+func (s *Shredder) DecodeEvent(ctx context.Context, e *eventstore.RecordedEvent) error {
 	subject, ok := e.Metadata[MetaSubject]
 	if !ok {
-		return e, nil
+		return nil
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(e.Data, &fields); err != nil {
-		return e, fmt.Errorf("shred: %s event with personal data is not a JSON object: %w", e.Type, err)
+		return fmt.Errorf("shred: %s event with personal data is not a JSON object: %w", e.Type, err)
 	}
 	var (
 		aead      cipher.AEAD
@@ -300,7 +300,7 @@ func (s *Shredder) DecodeEvent(ctx context.Context, e eventstore.RecordedEvent) 
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		sealed, isMarker, err := parseMarker(fields[name])
 		if err != nil {
-			return e, fmt.Errorf("field %s: %w", name, err)
+			return fmt.Errorf("field %s: %w", name, err)
 		}
 		if !isMarker {
 			continue
@@ -315,20 +315,20 @@ func (s *Shredder) DecodeEvent(ctx context.Context, e eventstore.RecordedEvent) 
 				forgotten = append(forgotten, name)
 				continue
 			}
-			return e, keyErr
+			return keyErr
 		}
 		plain, err := open(aead, sealed, fieldAAD(subject, name))
 		if err != nil {
-			return e, fmt.Errorf("%w: field %s of subject %q", ErrCorrupt, name, subject)
+			return fmt.Errorf("%w: field %s of subject %q", ErrCorrupt, name, subject)
 		}
 		fields[name] = plain
 	}
 	if !keyRead {
-		return e, nil
+		return nil
 	}
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return e, fmt.Errorf("shred: decode %s: %w", e.Type, err)
+		return fmt.Errorf("shred: decode %s: %w", e.Type, err)
 	}
 	e.Data = data
 	if len(forgotten) > 0 {
@@ -337,7 +337,7 @@ func (s *Shredder) DecodeEvent(ctx context.Context, e eventstore.RecordedEvent) 
 		md[MetaForgotten] = strings.Join(forgotten, ",")
 		e.Metadata = md
 	}
-	return e, nil
+	return nil
 }
 
 func (s *Shredder) forgottenValue(eventType, field string) json.RawMessage {

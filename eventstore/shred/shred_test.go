@@ -389,7 +389,7 @@ func TestShredderBadInput(t *testing.T) {
 		"short":              tamper(`{"id":"1","name":{"$pii":"v1:AAAA"}}`),
 		"malformed JSON":     tamper(`{"id":`),
 	} {
-		if _, err := sh.DecodeEvent(ctx, e); err == nil {
+		if err := sh.DecodeEvent(ctx, &e); err == nil {
 			t.Errorf("%s: no error", name)
 		} else if name != "malformed JSON" && !errors.Is(err, shred.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
@@ -399,7 +399,7 @@ func TestShredderBadInput(t *testing.T) {
 	e := good[0]
 	e.Metadata = map[string]string{shred.MetaSubject: "person:2"}
 	_, _ = keys.DataKey(ctx, "person:2", true)
-	if _, err := sh.DecodeEvent(ctx, e); !errors.Is(err, shred.ErrCorrupt) {
+	if err := sh.DecodeEvent(ctx, &e); !errors.Is(err, shred.ErrCorrupt) {
 		t.Errorf("other subject: %v", err)
 	}
 	for name, data := range map[string]string{"no subject": `{"name":"x"}`, "not an object": `[1]`, "numeric subject": `{"id":1,"name":"x"}`} {
@@ -409,10 +409,10 @@ func TestShredderBadInput(t *testing.T) {
 	}
 	// Without keys personal data is refused, and encrypted data cannot be read.
 	nokeys, _ := shred.New(testConfig(nil))
-	if _, err := nokeys.EncodeEvent(ctx, "person-1", eventstore.EventData{Type: "PersonAdded", Data: json.RawMessage(`{"id":"1","name":"x"}`)}); !errors.Is(err, shred.ErrNoMasterKey) {
+	if err := nokeys.EncodeEvent(ctx, "person-1", &eventstore.EventData{Type: "PersonAdded", Data: json.RawMessage(`{"id":"1","name":"x"}`)}); !errors.Is(err, shred.ErrNoMasterKey) {
 		t.Errorf("no keys, encode: %v", err)
 	}
-	if _, err := nokeys.DecodeEvent(ctx, good[0]); !errors.Is(err, shred.ErrNoMasterKey) {
+	if err := nokeys.DecodeEvent(ctx, &good[0]); !errors.Is(err, shred.ErrNoMasterKey) {
 		t.Errorf("no keys, decode: %v", err)
 	}
 	if _, err := shred.New(shred.Config{Rules: []shred.Rule{{EventType: "E"}, {EventType: "F", SubjectField: "id", Fields: []shred.Field{{Name: "id"}}}}}); err == nil {

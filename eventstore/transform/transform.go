@@ -9,14 +9,15 @@ import (
 )
 
 // Transform rewrites events. Both methods must be cheap for events they do not
-// touch (a map lookup and a return of the event unchanged): ReadAll is the event
-// handlers' hot path. They must not modify the event's Data bytes or Metadata map in
-// place (replace them), because the store may share them with other readers.
+// touch (a map lookup, leaving the event as it is): ReadAll is the event handlers'
+// hot path. They may set the event's fields but must not modify its Data bytes or
+// Metadata map in place (replace them), because the caller or the store may share
+// them; on error they leave the event as it was.
 type Transform interface {
-	// EncodeEvent rewrites an event about to be appended to streamID.
-	EncodeEvent(ctx context.Context, streamID string, e eventstore.EventData) (eventstore.EventData, error)
-	// DecodeEvent rewrites an event read from the store.
-	DecodeEvent(ctx context.Context, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error)
+	// EncodeEvent rewrites *e, an event about to be appended to streamID.
+	EncodeEvent(ctx context.Context, streamID string, e *eventstore.EventData) error
+	// DecodeEvent rewrites *e, an event read from the store.
+	DecodeEvent(ctx context.Context, e *eventstore.RecordedEvent) error
 }
 
 // SnapshotTransform is an optional capability of a Transform: rewriting snapshots
@@ -88,8 +89,7 @@ func (s *Store) encode(ctx context.Context, streamID string, events []eventstore
 	out := make([]eventstore.EventData, len(events))
 	for i, e := range events {
 		for _, t := range s.ts {
-			var err error
-			if e, err = t.EncodeEvent(ctx, streamID, e); err != nil {
+			if err := t.EncodeEvent(ctx, streamID, &e); err != nil {
 				return nil, fmt.Errorf("transform: encode %s event for stream %q: %w", events[i].Type, streamID, err)
 			}
 		}
@@ -102,15 +102,13 @@ func (s *Store) encode(ctx context.Context, streamID string, events []eventstore
 // fresh result).
 func (s *Store) decode(ctx context.Context, events []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
 	for i := range events {
-		e := events[i]
+		e := &events[i]
 		for j := len(s.ts) - 1; j >= 0; j-- {
-			var err error
-			if e, err = s.ts[j].DecodeEvent(ctx, e); err != nil {
+			if err := s.ts[j].DecodeEvent(ctx, e); err != nil {
 				return nil, fmt.Errorf("transform: decode %s event %q v%d (position %d): %w",
-					events[i].Type, events[i].StreamID, events[i].StreamVersion, events[i].GlobalPosition, err)
+					e.Type, e.StreamID, e.StreamVersion, e.GlobalPosition, err)
 			}
 		}
-		events[i] = e
 	}
 	return events, nil
 }

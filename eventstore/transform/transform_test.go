@@ -16,31 +16,31 @@ import (
 // so the test sees the order transforms run in.
 type tag struct{ name string }
 
-func (t tag) EncodeEvent(_ context.Context, _ string, e eventstore.EventData) (eventstore.EventData, error) {
+func (t tag) EncodeEvent(_ context.Context, _ string, e *eventstore.EventData) error {
 	var m map[string]string
 	if err := json.Unmarshal(e.Data, &m); err != nil {
-		return e, err
+		return err
 	}
 	if m["fail"] == t.name {
-		return e, errors.New("refused by " + t.name)
+		return errors.New("refused by " + t.name)
 	}
 	m["trail"] += t.name
 	e.Data, _ = json.Marshal(m)
-	return e, nil
+	return nil
 }
 
-func (t tag) DecodeEvent(_ context.Context, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
+func (t tag) DecodeEvent(_ context.Context, e *eventstore.RecordedEvent) error {
 	var m map[string]string
 	if err := json.Unmarshal(e.Data, &m); err != nil {
-		return e, err
+		return err
 	}
 	trail, ok := strings.CutSuffix(m["trail"], t.name)
 	if !ok {
-		return e, errors.New(t.name + " is not last in " + m["trail"])
+		return errors.New(t.name + " is not last in " + m["trail"])
 	}
 	m["trail"] = trail
 	e.Data, _ = json.Marshal(m)
-	return e, nil
+	return nil
 }
 
 func (t tag) EncodeSnapshot(_ context.Context, s eventstore.Snapshot) (eventstore.Snapshot, error) {

@@ -193,21 +193,21 @@ func call(f Func, data json.RawMessage) (out json.RawMessage, err error) {
 
 // EncodeEvent implements transform.Transform: it stamps events of registered types
 // with their current version.
-func (r *Registry) EncodeEvent(_ context.Context, _ string, e eventstore.EventData) (eventstore.EventData, error) {
+func (r *Registry) EncodeEvent(_ context.Context, _ string, e *eventstore.EventData) error {
 	t := r.types[e.Type]
 	if t == nil {
-		return e, nil
+		return nil
 	}
 	md := make(map[string]string, len(e.Metadata)+1)
 	maps.Copy(md, e.Metadata)
 	md[MetaVersion] = t.curValue
 	e.Metadata = md
-	return e, nil
+	return nil
 }
 
 // DecodeEvent implements transform.Transform: it upcasts events of older versions
 // to the current one.
-func (r *Registry) DecodeEvent(_ context.Context, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
+func (r *Registry) DecodeEvent(_ context.Context, e *eventstore.RecordedEvent) error {
 	t := r.types[e.Type]
 	stamp, stamped := e.Metadata[MetaVersion]
 	if t == nil {
@@ -215,32 +215,32 @@ func (r *Registry) DecodeEvent(_ context.Context, e eventstore.RecordedEvent) (e
 			// Written by code that versions this type; this code does not know it.
 			v, err := parseVersion(e.Type, stamp)
 			if err != nil {
-				return e, err
+				return err
 			}
-			return e, &TooNewError{EventType: e.Type, Version: v, Current: 1}
+			return &TooNewError{EventType: e.Type, Version: v, Current: 1}
 		}
-		return e, nil
+		return nil
 	}
 	if stamp == t.curValue || (!stamped && t.current == 1) {
-		return e, nil
+		return nil
 	}
 	from := 1
 	if stamped {
 		v, err := parseVersion(e.Type, stamp)
 		if err != nil {
-			return e, err
+			return err
 		}
 		from = v
 	}
 	data, err := t.upcast(e.Type, from, e.Data)
 	if err != nil {
-		return e, err
+		return err
 	}
 	md := make(map[string]string, len(e.Metadata)+1)
 	maps.Copy(md, e.Metadata)
 	md[MetaVersion] = t.curValue
 	e.Data, e.Metadata = data, md
-	return e, nil
+	return nil
 }
 
 func parseVersion(eventType, s string) (int, error) {

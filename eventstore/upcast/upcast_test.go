@@ -218,13 +218,14 @@ func TestDecodeErrors(t *testing.T) {
 		"zero version":   {recorded("CustomerRegistered", `{}`, map[string]string{upcast.MetaVersion: "0"}), upcast.ErrBadVersion},
 		"malformed JSON": {recorded("CustomerRegistered", `{"id":`, nil), nil},
 	} {
-		_, err := reg.DecodeEvent(ctx, tc.e)
+		err := reg.DecodeEvent(ctx, &tc.e)
 		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 			t.Errorf("%s: err %v, want %v", name, err, tc.want)
 		}
 	}
 	gap := upcast.New().Current("E", 3).Add("E", 2, func(d json.RawMessage) (json.RawMessage, error) { return d, nil })
-	_, err := gap.DecodeEvent(ctx, recorded("E", `{}`, nil))
+	e := recorded("E", `{}`, nil)
+	err := gap.DecodeEvent(ctx, &e)
 	var ge *upcast.GapError
 	if !errors.As(err, &ge) || ge.From != 1 || ge.Current != 3 {
 		t.Errorf("gap: %v", err)
@@ -233,11 +234,13 @@ func TestDecodeErrors(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 	panicky := upcast.New().Current("E", 2).Add("E", 1, func(json.RawMessage) (json.RawMessage, error) { panic("boom") })
-	if _, err := panicky.DecodeEvent(ctx, recorded("E", `{}`, nil)); err == nil || !strings.Contains(err.Error(), "boom") {
+	e = recorded("E", `{}`, nil)
+	if err := panicky.DecodeEvent(ctx, &e); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("panic: %v", err)
 	}
 	invalid := upcast.New().Current("E", 2).Add("E", 1, func(json.RawMessage) (json.RawMessage, error) { return json.RawMessage(`{`), nil })
-	if _, err := invalid.DecodeEvent(ctx, recorded("E", `{}`, nil)); err == nil {
+	e = recorded("E", `{}`, nil)
+	if err := invalid.DecodeEvent(ctx, &e); err == nil {
 		t.Error("invalid JSON from an upcaster: no error")
 	}
 	bad := upcast.New().Current("E", 0).Add("E", 0, nil).Add("F", 1, nil)
@@ -256,13 +259,14 @@ func TestUnregisteredAndCurrentPassThrough(t *testing.T) {
 		recorded("MoneyDeposited", `{"amount":1}`, md),
 		recorded("CustomerRegistered", `{"id":"c"}`, map[string]string{upcast.MetaVersion: "3"}),
 	} {
-		got, err := reg.DecodeEvent(ctx, e)
+		got := e
+		err := reg.DecodeEvent(ctx, &got)
 		if err != nil || string(got.Data) != string(e.Data) || fmt.Sprint(got.Metadata) != fmt.Sprint(e.Metadata) {
 			t.Errorf("%s: %s %v %v", e.Type, got.Data, got.Metadata, err)
 		}
 	}
 	plain := recorded("MoneyDeposited", `{}`, md)
-	if allocs := testing.AllocsPerRun(100, func() { _, _ = reg.DecodeEvent(ctx, plain) }); allocs > 0 {
+	if allocs := testing.AllocsPerRun(100, func() { _ = reg.DecodeEvent(ctx, &plain) }); allocs > 0 {
 		t.Errorf("unregistered event: %v allocations per decode", allocs)
 	}
 }
