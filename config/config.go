@@ -70,6 +70,16 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// LogFormat is json (default) or console.
 	LogFormat string `json:"log_format"`
+	// MasterKey is the crypto-shredding master key, "<id>:<base64 of 32 bytes>": it
+	// wraps the per-subject keys of personal data. Prefer MasterKeyFile or the
+	// environment (a flag shows in ps). Empty (and no file): personal data is refused.
+	MasterKey string `json:"master_key"`
+	// MasterKeyFile names a file holding MasterKey (surrounding space ignored).
+	MasterKeyFile string `json:"master_key_file"`
+	// PreviousMasterKeys are older master keys ("<id>:<base64>" each), still accepted
+	// for unwrapping; at start-up the node re-wraps every data key still under one of
+	// them with MasterKey (rotation, see the README). Optional.
+	PreviousMasterKeys []string `json:"previous_master_keys"`
 }
 
 // Defaults returns the configuration a node runs with when nothing is set (DSN
@@ -153,6 +163,9 @@ func settings() []setting {
 		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "json or console", str(func(c *Config) *string { return &c.LogFormat })},
+		{"master-key", "crypto-shredding master key <id>:<base64 of 32 bytes> (prefer the env or a file)", str(func(c *Config) *string { return &c.MasterKey })},
+		{"master-key-file", "file holding the master key <id>:<base64 of 32 bytes>", str(func(c *Config) *string { return &c.MasterKeyFile })},
+		{"previous-master-keys", "comma-separated older master keys <id>:<base64>, for rotation", list(func(c *Config) *[]string { return &c.PreviousMasterKeys })},
 	}
 }
 
@@ -321,7 +334,77 @@ func (c Config) Validate() error {
 	default:
 		bad("log format %q is not json or console", c.LogFormat)
 	}
+	errs = append(errs, c.validateMasterKeys()...)
 	return errors.Join(errs...)
+}
+
+// MasterKeySize is the size of a crypto-shredding master key (AES-256).
+const MasterKeySize = 32
+
+// validateMasterKeys checks the master key settings (reading the key file).
+func (c Config) validateMasterKeys() []error {
+	var errs []error
+	if c.MasterKey != "" && c.MasterKeyFile != "" {
+		errs = append(errs, errors.New("config: set the master key by --master-key or by --master-key-file, not both"))
+	}
+	current, err := c.MasterKeyValue()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ids := map[string]bool{}
+	check := func(what, v string) {
+		id, err := checkMasterKey(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("config: %s: %w", what, err))
+		case ids[id]:
+			errs = append(errs, fmt.Errorf("config: %s: key id %q is used twice", what, id))
+		}
+		ids[id] = true
+	}
+	if current != "" {
+		check("master key", current)
+	}
+	if len(c.PreviousMasterKeys) > 0 && current == "" {
+		errs = append(errs, errors.New("config: previous master keys are set but no master key (--master-key or --master-key-file)"))
+	}
+	for i, v := range c.PreviousMasterKeys {
+		check(fmt.Sprintf("previous master key %d", i+1), v)
+	}
+	return errs
+}
+
+// checkMasterKey checks "<id>:<base64 of 32 bytes>" and returns the id.
+func checkMasterKey(v string) (string, error) {
+	id, b64, ok := strings.Cut(v, ":")
+	if !ok || id == "" {
+		return "", errors.New(`want "<id>:<base64 of 32 bytes>", e.g. k1:$(head -c32 /dev/urandom | base64)`)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return id, fmt.Errorf("key %q is not base64: %v", id, err)
+	}
+	if len(key) != MasterKeySize {
+		return id, fmt.Errorf("key %q is %d bytes; it must be %d", id, len(key), MasterKeySize)
+	}
+	return id, nil
+}
+
+// MasterKeyValue returns the master key ("<id>:<base64>"), from MasterKey or read
+// from MasterKeyFile; "" when neither is set.
+func (c Config) MasterKeyValue() (string, error) {
+	if c.MasterKeyFile == "" {
+		return strings.TrimSpace(c.MasterKey), nil
+	}
+	b, err := os.ReadFile(c.MasterKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("config: master key file: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("config: master key file %s is empty", c.MasterKeyFile)
+	}
+	return v, nil
 }
 
 // GossipKeyBytes returns the decoded gossip key (nil when none). Call after Validate.

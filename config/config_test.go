@@ -84,3 +84,40 @@ func TestClusterNoneNeedsNoGossipAddress(t *testing.T) {
 		t.Fatalf("%+v, %v", cfg, err)
 	}
 }
+
+func TestMasterKeys(t *testing.T) {
+	k1 := "k1:" + strings.Repeat("A", 43) + "="
+	k2 := "k2:" + strings.Repeat("B", 43) + "="
+	file := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(file, []byte(k2+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{"--dsn=x", "--master-key-file=" + file}, envOf(map[string]string{"RL_PREVIOUS_MASTER_KEYS": k1}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cfg.MasterKeyValue(); err != nil || v != k2 || len(cfg.PreviousMasterKeys) != 1 {
+		t.Fatalf("%q %v %v", v, cfg.PreviousMasterKeys, err)
+	}
+	cfg, err = config.Load([]string{"--dsn=x"}, envOf(map[string]string{"RL_MASTER_KEY": k1}), io.Discard)
+	if v, _ := cfg.MasterKeyValue(); err != nil || v != k1 {
+		t.Fatalf("%q %v", v, err)
+	}
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"both":         {[]string{"--master-key=" + k1, "--master-key-file=" + file}, "not both"},
+		"no id":        {[]string{"--master-key=" + strings.Repeat("A", 43) + "="}, `want "<id>:<base64 of 32 bytes>"`},
+		"short":        {[]string{"--master-key=k1:c2hvcnQ="}, `key "k1" is 5 bytes; it must be 32`},
+		"not base64":   {[]string{"--master-key=k1:!!"}, "not base64"},
+		"missing file": {[]string{"--master-key-file=/nonexistent.key"}, "master key file"},
+		"same id":      {[]string{"--master-key=" + k1, "--previous-master-keys=" + k1}, `key id "k1" is used twice`},
+		"only old":     {[]string{"--previous-master-keys=" + k1}, "no master key"},
+	} {
+		_, err := config.Load(append([]string{"--dsn=x"}, c.args...), envOf(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", name, err, c.want)
+		}
+	}
+}

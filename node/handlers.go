@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/handlers/process"
@@ -19,7 +18,7 @@ import (
 // bank_accounts projection (PostgreSQL only) and the transfer process manager, which
 // dispatches its commands through NATS like any client.
 func (n *Node) newRunner(ctx context.Context) error {
-	pg, _ := n.store.(*pgstore.Store)
+	pg := n.pg // the raw store: projections write SQL; n.store (wrapped) is what they read
 	var err error
 	n.runner, err = handlers.NewRunner(handlers.RunnerConfig{
 		Store:    n.store,

@@ -19,6 +19,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
+	"github.com/ringleader-go/ringleader/eventstore/shred"
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
@@ -34,6 +35,10 @@ type Options struct {
 	// Store, if set, is used instead of opening PostgreSQL at Config.DSN (the demo's
 	// in-memory fallback, tests). The node does not close a store it was given.
 	Store eventstore.Store
+	// KeyTable, with a Store that is not PostgreSQL, keeps the crypto-shredding data
+	// keys (share one between nodes that share the Store). Nil means an in-memory
+	// table of this node alone. With PostgreSQL the keys live in its pii_keys table.
+	KeyTable shred.Table
 	// Version is the build version gossiped to other nodes and shown in /cluster.
 	Version string
 	// WithoutHandlers starts the node with no event handlers (no bank_accounts
@@ -50,7 +55,8 @@ type Node struct {
 	// noHandlers: Options.WithoutHandlers.
 	noHandlers bool
 
-	store      eventstore.Store
+	store      eventstore.Store // raw store wrapped in upcasting and crypto-shredding
+	pg         *pgstore.Store   // the raw PostgreSQL store, nil when none (projections' SQL)
 	ownsStore  bool
 	router     *aggregate.Router
 	dispatcher *aggregate.Dispatcher
@@ -100,6 +106,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: event store: %w", err)
 		}
 		n.store, n.ownsStore = store, true
+	}
+	n.pg, _ = n.store.(*pgstore.Store)
+	if n.store, err = n.transformStore(ctx, n.store, n.pg, opts.KeyTable); err != nil {
+		if n.ownsStore && n.pg != nil {
+			_ = n.pg.Close()
+		}
+		n.ownsStore = false
+		return nil, err
 	}
 	n.metrics = newMetrics(n)
 

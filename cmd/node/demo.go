@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
+	"github.com/ringleader-go/ringleader/eventstore/shred"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natsembed"
@@ -36,6 +39,9 @@ type demoOptions struct {
 	gossipBase int
 	adminBase  int
 	once       bool
+	// masterKey is the crypto-shredding master key given to the nodes: the public
+	// development key unless RL_MASTER_KEY / RL_MASTER_KEY_FILE is set.
+	masterKey string
 
 	gossipPorts, adminPorts []int // per node, from the bases (or free ports for base 0)
 }
@@ -73,6 +79,10 @@ func runDemo(ctx context.Context, args []string, env func(string) string, stdout
 	}
 
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+	if env("RL_MASTER_KEY") == "" && env("RL_MASTER_KEY_FILE") == "" {
+		o.masterKey = demoMasterKey()
+		say("keys      crypto-shredding uses the public development master key %q (set RL_MASTER_KEY for a real one; never use this one in production)", "demo")
+	}
 	ns, err := natsembed.Start(natsembed.Options{Host: "127.0.0.1", Port: o.natsPort})
 	if err != nil {
 		return fmt.Errorf("demo: start NATS: %w", err)
@@ -151,9 +161,16 @@ func pgReachable(ctx context.Context, dsn string) bool {
 	return true
 }
 
+// demoMasterKey is the demo's master key: derived from a fixed, public string, so
+// that personal data written by one demo run is readable by the next.
+func demoMasterKey() string {
+	sum := sha256.Sum256([]byte("ringleader demo master key: public, for development only"))
+	return "demo:" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
 // nodeArgs are the flags of demo node i (0-based).
 func nodeArgs(o demoOptions, i int, natsURL, dsn string) []string {
-	return []string{
+	args := []string{
 		"--node-id=" + fmt.Sprintf("n%d", i+1),
 		"--nats=" + natsURL,
 		"--dsn=" + dsn,
@@ -164,6 +181,10 @@ func nodeArgs(o demoOptions, i int, natsURL, dsn string) []string {
 		"--log-format=console",
 		"--log-level=warn",
 	}
+	if o.masterKey != "" {
+		args = append(args, "--master-key="+o.masterKey)
+	}
+	return args
 }
 
 // startNodeProcesses runs each node as a child process of this binary.
@@ -202,6 +223,7 @@ func startNodeProcesses(ctx context.Context, o demoOptions, natsURL string, stde
 // startNodesInProcess runs the nodes in this process around one in-memory store.
 func startNodesInProcess(ctx context.Context, o demoOptions, natsURL string, stderr io.Writer) (func(), error) {
 	store := memstore.New()
+	keys := shred.NewMemTable() // shared, like the store
 	var nodes []*node.Node
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -222,7 +244,7 @@ func startNodesInProcess(ctx context.Context, o demoOptions, natsURL string, std
 		}
 		log := zerolog.New(zerolog.ConsoleWriter{Out: prefixed(stderr, fmt.Sprintf("[n%d] ", i+1)), TimeFormat: time.TimeOnly}).
 			Level(zerolog.WarnLevel).With().Timestamp().Logger()
-		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: log, Store: store, Version: version})
+		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: log, Store: store, KeyTable: keys, Version: version})
 		if err != nil {
 			stop()
 			return nil, err
@@ -294,16 +316,17 @@ func showCommands(ctx context.Context, natsURL, admin string, stdout io.Writer) 
 	for i := 1; i <= 6; i++ {
 		acct := fmt.Sprintf("D%s-%d", run, i)
 		steps = append(steps,
-			step{"OpenAccount", map[string]any{"account_number": acct, "initial_balance": 100}, "open-" + acct},
+			step{"OpenAccount", map[string]any{"account_number": acct, "initial_balance": 100, "holder_name": fmt.Sprintf("Holder %d", i)}, "open-" + acct},
 			step{"DepositMoney", map[string]any{"account_number": acct, "amount": 25}, "dep-" + acct})
 	}
 	first := fmt.Sprintf("D%s-1", run)
 	steps = append(steps,
 		step{"WithdrawMoney", map[string]any{"account_number": first, "amount": 1000}, "big-" + first},
 		step{"DepositMoney", map[string]any{"account_number": first, "amount": 25}, "dep-" + first}, // a retry: duplicate
+		step{"ForgetAccountHolder", map[string]any{"account_number": first}, "forget-" + first},     // GDPR erasure: deletes the key
 		step{"FlyToTheMoon", map[string]any{"account_number": first}, ""},
 	)
-	fmt.Fprintf(stdout, "\n%-14s %-12s %-6s %-6s %-8s %s\n", "command", "account", "owner", "node", "version", "outcome")
+	fmt.Fprintf(stdout, "\n%-19s %-12s %-6s %-6s %-8s %s\n", "command", "account", "owner", "node", "version", "outcome")
 	for _, s := range steps {
 		var opts []transport.SendOption
 		if s.id != "" {
@@ -325,7 +348,7 @@ func showCommands(ctx context.Context, natsURL, admin string, stdout io.Writer) 
 		case reply.Duplicate:
 			outcome = "ok (duplicate: not applied again)"
 		}
-		fmt.Fprintf(stdout, "%-14s %-12s %-6s %-6s %-8d %s\n", s.typ, acct, owner, orDash(reply.Node), reply.AggregateVersion, outcome)
+		fmt.Fprintf(stdout, "%-19s %-12s %-6s %-6s %-8d %s\n", s.typ, acct, owner, orDash(reply.Node), reply.AggregateVersion, outcome)
 	}
 	return nil
 }

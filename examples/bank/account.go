@@ -8,6 +8,11 @@ type Account struct {
 	Balance int64  `json:"balance"`
 	Open    bool   `json:"open"`
 	Closed  bool   `json:"closed"`
+	// HolderName is the holder's name: personal data, "" once forgotten (and
+	// shred.Forgotten while replaying events of a forgotten holder).
+	HolderName string `json:"holder_name,omitempty"`
+	// HolderForgotten is set once the holder's personal data was erased.
+	HolderForgotten bool `json:"holder_forgotten,omitempty"`
 }
 
 // Execute decides a command against the account.
@@ -20,7 +25,15 @@ func (a *Account) Execute(command any) ([]any, error) {
 		if c.InitialBalance < 0 {
 			return nil, ErrInvalidAmount
 		}
-		return []any{AccountOpened{AccountNumber: c.AccountNumber, InitialBalance: c.InitialBalance}}, nil
+		return []any{AccountOpened{AccountNumber: c.AccountNumber, InitialBalance: c.InitialBalance, HolderName: c.HolderName}}, nil
+	case ForgetAccountHolder:
+		if !a.Open && !a.Closed {
+			return nil, ErrAccountNotOpen
+		}
+		if a.HolderForgotten {
+			return nil, nil
+		}
+		return []any{AccountHolderForgotten{AccountNumber: a.Number}}, nil
 	case DepositMoney:
 		if err := a.usable(); err != nil {
 			return nil, err
@@ -68,7 +81,9 @@ func (a *Account) usable() error {
 func (a *Account) Apply(event any) {
 	switch e := event.(type) {
 	case AccountOpened:
-		a.Number, a.Balance, a.Open = e.AccountNumber, e.InitialBalance, true
+		a.Number, a.Balance, a.Open, a.HolderName = e.AccountNumber, e.InitialBalance, true, e.HolderName
+	case AccountHolderForgotten:
+		a.HolderName, a.HolderForgotten = "", true
 	case MoneyDeposited:
 		a.Balance = e.Balance
 	case MoneyWithdrawn:

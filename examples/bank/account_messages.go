@@ -5,10 +5,21 @@ import (
 	"fmt"
 )
 
-// OpenAccount opens account AccountNumber with InitialBalance (>= 0).
+// OpenAccount opens account AccountNumber with InitialBalance (>= 0). HolderName is
+// optional personal data: it is stored encrypted with the account's own key (see
+// ShredConfig) and can be forgotten with ForgetAccountHolder.
 type OpenAccount struct {
 	AccountNumber  string `json:"account_number"`
 	InitialBalance int64  `json:"initial_balance"`
+	HolderName     string `json:"holder_name,omitempty"`
+}
+
+// ForgetAccountHolder erases the personal data of account AccountNumber's holder
+// ("right to be forgotten"): the account's data key is deleted, so every event of the
+// account reads with the holder name replaced by "[forgotten]". The account itself
+// (balance, history) stays. Forgetting twice records nothing the second time.
+type ForgetAccountHolder struct {
+	AccountNumber string `json:"account_number"`
 }
 
 // DepositMoney adds Amount (> 0) to an open account.
@@ -49,10 +60,18 @@ func positive(amount int64) error {
 	return nil
 }
 
-// AccountOpened records an opened account.
+// AccountOpened records an opened account. HolderName (personal data) is stored
+// encrypted when present.
 type AccountOpened struct {
 	AccountNumber  string `json:"account_number"`
 	InitialBalance int64  `json:"initial_balance"`
+	HolderName     string `json:"holder_name,omitempty"`
+}
+
+// AccountHolderForgotten records that the holder's personal data was erased. Its
+// append deletes the account's data key first (see ShredConfig).
+type AccountHolderForgotten struct {
+	AccountNumber string `json:"account_number"`
 }
 
 // MoneyDeposited records a deposit and the balance after it.

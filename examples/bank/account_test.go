@@ -24,6 +24,7 @@ func run(t *testing.T, s interface {
 func TestAccountDecisions(t *testing.T) {
 	opened := AccountOpened{AccountNumber: "A1", InitialBalance: 50}
 	closed := AccountClosed{AccountNumber: "A1"}
+	forgot := AccountHolderForgotten{AccountNumber: "A1"}
 	cases := []struct {
 		name    string
 		history []any
@@ -48,11 +49,19 @@ func TestAccountDecisions(t *testing.T) {
 		{"close empty", []any{AccountOpened{AccountNumber: "A1"}}, CloseAccount{AccountNumber: "A1"}, []any{closed}, nil, 0},
 		{"close twice", []any{AccountOpened{AccountNumber: "A1"}, closed}, CloseAccount{AccountNumber: "A1"}, nil, ErrAccountClosed, 0},
 		{"foreign command", nil, TransferMoney{}, nil, errNotAccountCommand, 0},
+		{"open with holder", nil, OpenAccount{AccountNumber: "A1", InitialBalance: 50, HolderName: "Ann"}, []any{AccountOpened{AccountNumber: "A1", InitialBalance: 50, HolderName: "Ann"}}, nil, 50},
+		{"forget holder", []any{opened}, ForgetAccountHolder{AccountNumber: "A1"}, []any{forgot}, nil, 50},
+		{"forget holder of closed", []any{AccountOpened{AccountNumber: "A1"}, closed}, ForgetAccountHolder{AccountNumber: "A1"}, []any{forgot}, nil, 0},
+		{"forget twice", []any{opened, forgot}, ForgetAccountHolder{AccountNumber: "A1"}, nil, nil, 50},
+		{"forget unopened", nil, ForgetAccountHolder{AccountNumber: "A1"}, nil, ErrAccountNotOpen, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var a Account
 			got, err := run(t, &a, c.history, c.cmd)
+			if _, forget := c.cmd.(ForgetAccountHolder); forget && err == nil && (a.HolderName != "" || !a.HolderForgotten) {
+				t.Fatalf("after forgetting: %+v", a)
+			}
 			if !errors.Is(err, c.err) {
 				t.Fatalf("err = %v, want %v", err, c.err)
 			}

@@ -42,12 +42,13 @@ type accountEvent struct {
 	AccountNumber  string `json:"account_number"`
 	InitialBalance int64  `json:"initial_balance"`
 	Amount         int64  `json:"amount"`
+	HolderName     string `json:"holder_name"`
 }
 
 // decodeAccountEvent reports whether e is an account event and decodes it.
 func decodeAccountEvent(e eventstore.RecordedEvent) (accountEvent, bool, error) {
 	switch e.Type {
-	case "AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed":
+	case "AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed", "AccountHolderForgotten":
 	default:
 		return accountEvent{}, false, nil
 	}
@@ -69,13 +70,24 @@ const accountsDDL = `CREATE TABLE IF NOT EXISTS bank_accounts (
 	balance        bigint      NOT NULL,
 	status         text        NOT NULL,
 	version        bigint      NOT NULL,
-	updated_at     timestamptz NOT NULL DEFAULT now())`
+	updated_at     timestamptz NOT NULL DEFAULT now(),
+	holder_name    text)`
 
-// SetupAccounts creates bank_accounts if it is missing. The table is unqualified:
-// it lives in the connection's search_path (the event store's schema).
+// accountsHolderDDL adds holder_name to a bank_accounts made before it existed.
+const accountsHolderDDL = `ALTER TABLE bank_accounts ADD COLUMN IF NOT EXISTS holder_name text`
+
+// SetupAccounts creates bank_accounts if it is missing (and adds holder_name to an
+// older one). The table is unqualified: it lives in the connection's search_path
+// (the event store's schema).
+//
+// holder_name is the holder's name as the events read: NULL when none was given or
+// after AccountHolderForgotten, "[forgotten]" (shred.Forgotten) when the account's
+// key was deleted without that event.
 func SetupAccounts(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, accountsDDL); err != nil {
-		return fmt.Errorf("bank: create bank_accounts: %w", err)
+	for _, ddl := range []string{accountsDDL, accountsHolderDDL} {
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("bank: create bank_accounts: %w", err)
+		}
 	}
 	return nil
 }
@@ -103,9 +115,12 @@ func ProjectAccount(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) 
 		if e.StreamVersion != 1 {
 			return gapError(e, 0)
 		}
-		tag, err = tx.Exec(ctx, `INSERT INTO bank_accounts (account_number, balance, status, version, updated_at)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_number) DO NOTHING`,
-			a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt)
+		tag, err = tx.Exec(ctx, `INSERT INTO bank_accounts (account_number, balance, status, version, updated_at, holder_name)
+VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (account_number) DO NOTHING`,
+			a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt, a.HolderName)
+	case "AccountHolderForgotten":
+		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET holder_name = NULL, version = $2, updated_at = $3
+WHERE account_number = $1 AND version = $2 - 1`, a.AccountNumber, e.StreamVersion, e.CreatedAt)
 	case "MoneyDeposited", "MoneyWithdrawn":
 		delta := a.Amount
 		if e.Type == "MoneyWithdrawn" {
@@ -173,6 +188,28 @@ func LoadAccounts(ctx context.Context, q Querier) (map[string]AccountRow, error)
 		return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
 	}
 	return out, nil
+}
+
+// LoadHolderNames reads bank_accounts' holder names, by account number; accounts
+// without one (none given, or forgotten by AccountHolderForgotten) are absent.
+func LoadHolderNames(ctx context.Context, q Querier) (map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT account_number, holder_name FROM bank_accounts WHERE holder_name IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{ n, h string }, error) {
+		var v struct{ n, h string }
+		err := r.Scan(&v.n, &v.h)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bank: read bank_accounts: %w", err)
+	}
+	names := make(map[string]string, len(out))
+	for _, v := range out {
+		names[v.n] = v.h
+	}
+	return names, nil
 }
 
 // ReplayBalances computes every account's row from raw events, in any order of

@@ -36,12 +36,13 @@ func TestReplayBalances(t *testing.T) {
 		accountEvent("B", 2, "MoneyDeposited", `{"account_number":"B","amount":4,"balance":4}`),
 		accountEvent("B", 3, "MoneyWithdrawn", `{"account_number":"B","amount":4,"balance":0}`),
 		accountEvent("B", 4, "AccountClosed", `{"account_number":"B"}`),
+		accountEvent("A", 3, "AccountHolderForgotten", `{"account_number":"A"}`),
 	}
 	rows, err := bank.ReplayBalances(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bank.AccountRow{"A": {Balance: 6, Status: "open", Version: 2}, "B": {Balance: 0, Status: "closed", Version: 4}}
+	want := map[string]bank.AccountRow{"A": {Balance: 6, Status: "open", Version: 3}, "B": {Balance: 0, Status: "closed", Version: 4}}
 	if d := bank.DiffAccounts(rows, want); len(d) != 0 {
 		t.Fatal(d)
 	}

@@ -34,7 +34,7 @@ func NewRouter(cfg Config) *aggregate.Router {
 	}
 	account := aggregate.NewType[Account]("account",
 		aggregate.TypeConfig{StreamPrefix: AccountStreamPrefix, Snapshots: snaps, Lifespan: life},
-		AccountOpened{}, MoneyDeposited{}, MoneyWithdrawn{}, AccountClosed{})
+		AccountOpened{}, MoneyDeposited{}, MoneyWithdrawn{}, AccountClosed{}, AccountHolderForgotten{})
 	transfer := aggregate.NewType[Transfer]("transfer",
 		aggregate.TypeConfig{StreamPrefix: TransferStreamPrefix, Lifespan: life},
 		TransferRequested{}, TransferDebited{}, TransferCompleted{}, TransferFailed{})
@@ -44,6 +44,7 @@ func NewRouter(cfg Config) *aggregate.Router {
 	aggregate.Route(r, account, func(c DepositMoney) string { return c.AccountNumber })
 	aggregate.Route(r, account, func(c WithdrawMoney) string { return c.AccountNumber })
 	aggregate.Route(r, account, func(c CloseAccount) string { return c.AccountNumber })
+	aggregate.Route(r, account, func(c ForgetAccountHolder) string { return c.AccountNumber })
 	aggregate.Route(r, transfer, func(c TransferMoney) string { return c.TransferID })
 	aggregate.Route(r, transfer, func(c MarkTransferDebited) string { return c.TransferID })
 	aggregate.Route(r, transfer, func(c MarkTransferCompleted) string { return c.TransferID })
