@@ -98,6 +98,15 @@ type page struct {
 	gen     int64
 }
 
+// forget drops the window: the next reads go to the store. A replay calls it, so
+// that it sees events as the store gives them now — the store may transform them on
+// read (crypto-shredding: a subject forgotten since the window was read).
+func (f *feed) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.window, f.valid, f.atEnd = nil, false, false
+}
+
 // read returns up to limit events at position ≥ from that want accepts.
 func (f *feed) read(ctx context.Context, from int64, limit int, want func(eventstore.RecordedEvent) bool) (page, error) {
 	f.mu.Lock()

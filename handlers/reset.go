@@ -68,6 +68,9 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 		p.position, p.lastErr = 0, ""
 		p.mu.Unlock()
 	}
+	// A replay reads the store again: events as read now, not as they were read
+	// before (a forgotten subject's personal data, say).
+	r.feed.forget()
 	r.log.Info().Str("handler", name).Msg("handlers: reset; replaying")
 	return nil
 }

@@ -134,6 +134,9 @@ func (p *partition) run(ctx context.Context, lease Lease) error {
 			var stored cursor
 			if stored, err = p.load(ctx); err == nil && stored.stored != cur.stored {
 				p.log.Info().Int64("from", cur.stored).Int64("to", stored.stored).Msg("handlers: checkpoint moved elsewhere; following it")
+				if stored.stored < cur.stored {
+					p.r.feed.forget() // a Reset elsewhere: replay from the store
+				}
 				cur = stored
 			} else if err == nil && cur.scanned > cur.stored {
 				cur, err = p.commit(ctx, cur.stored, cur.scanned, 0, time.Time{})
@@ -207,6 +210,9 @@ func (p *partition) committed(from, to int64, n int, began time.Time, err error)
 	if errors.As(err, &conflict) {
 		p.log.Warn().Int64("expected", from).Int64("actual", conflict.Actual).
 			Msg("handlers: checkpoint moved by another holder; following it")
+		if conflict.Actual < from {
+			p.r.feed.forget() // a Reset elsewhere: replay from the store
+		}
 		p.setPosition(conflict.Actual)
 		return at(conflict.Actual), nil
 	}
