@@ -85,7 +85,7 @@ func newCluster(t *testing.T, n int, env ...string) *cluster {
 	bin := nodeBinary(t)
 	_ = bin
 	schema := pgtest.NewSchema(t)
-	nodeDSN, pgTarget, err := dsnVia(pgtest.DSN(), fmt.Sprintf("%s:%d", bridgeIP, pgFwdPort))
+	nodeDSN, pgTarget, err := dsnVia(pgtest.NodeDSN(), fmt.Sprintf("%s:%d", bridgeIP, pgFwdPort))
 	if err != nil {
 		t.Fatal(err)
 	}

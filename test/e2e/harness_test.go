@@ -111,7 +111,7 @@ func (e *env) start(id string, extra ...string) *proc {
 		"--node-id=" + id,
 		"--nats=" + natsURL(),
 		"--prefix=" + e.prefix,
-		"--dsn=" + pgtest.DSN(),
+		"--dsn=" + pgtest.NodeDSN(),
 		"--schema=" + e.schema,
 		"--gossip-addr=" + p.gossip,
 		"--seeds=" + seed,

@@ -11,6 +11,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,28 @@ func DSN() string {
 		return dsn
 	}
 	return DefaultDSN
+}
+
+// NodePoolSize is the connection pool of each node process that a test starts
+// (NodeDSN): end-to-end and chaos tests run several nodes each, at the same time,
+// against one PostgreSQL whose default max_connections is 100.
+const NodePoolSize = 5
+
+// NodeDSN is DSN with the pool of a node started by a test capped at NodePoolSize.
+func NodeDSN() string {
+	dsn := DSN()
+	if strings.Contains(dsn, "pool_max_conns") {
+		return dsn
+	}
+	setting := "pool_max_conns=" + strconv.Itoa(NodePoolSize)
+	switch {
+	case !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://"):
+		return dsn + " " + setting // keyword/value form
+	case strings.Contains(dsn, "?"):
+		return dsn + "&" + setting
+	default:
+		return dsn + "?" + setting
+	}
 }
 
 // NewStore opens a store in a new schema named after a random suffix and registers
