@@ -53,7 +53,7 @@ type trip struct {
 // Feed sizes: a window a few pages deep keeps partitions that run a little apart
 // (one committing a projection page while another reads) on the shared path.
 const (
-	feedCapacity = 4096
+	feedCapacity = 16384
 	feedFillPage = 1000
 )
 
@@ -107,8 +107,11 @@ func (f *feed) forget() {
 	f.window, f.valid, f.atEnd = nil, false, false
 }
 
-// read returns up to limit events at position ≥ from that want accepts.
-func (f *feed) read(ctx context.Context, from int64, limit int, want func(eventstore.RecordedEvent) bool) (page, error) {
+// read returns up to limit events at position ≥ from that want accepts. About one
+// event in spread is wanted (a handler with K partitions: K); a read that misses the
+// window fetches about limit × spread events, so that it neither returns a short
+// page nor reads much that is thrown away.
+func (f *feed) read(ctx context.Context, from int64, limit, spread int, want func(eventstore.RecordedEvent) bool) (page, error) {
 	f.mu.Lock()
 	// Only a read begun after the appends the caller was told of can prove there
 	// is nothing newer: an earlier one may have missed them.
@@ -155,7 +158,7 @@ func (f *feed) read(ctx context.Context, from int64, limit int, want func(events
 			// or no window yet: read the store directly.
 			gen := f.gen
 			f.mu.Unlock()
-			return f.readStore(ctx, from, limit, want, gen)
+			return f.readStore(ctx, from, limit, min(f.fillPage, limit*max(spread, 1)), want, gen)
 		}
 	}
 }
@@ -210,19 +213,19 @@ func collect(evs []eventstore.RecordedEvent, through int64, limit int, want func
 // readStore serves a partition outside the window straight from the store. A read
 // that starts past the window's end (or when there is no window) becomes the new
 // window, so partitions that follow it share it.
-func (f *feed) readStore(ctx context.Context, from int64, limit int, want func(eventstore.RecordedEvent) bool, gen int64) (page, error) {
-	evs, err := f.store.ReadAll(ctx, from, f.fillPage)
+func (f *feed) readStore(ctx context.Context, from int64, limit, n int, want func(eventstore.RecordedEvent) bool, gen int64) (page, error) {
+	evs, err := f.store.ReadAll(ctx, from, n)
 	if err != nil || len(evs) == 0 {
 		return page{through: from - 1, more: err != nil, gen: gen}, err
 	}
 	last := evs[len(evs)-1].GlobalPosition
 	pg := collect(evs, last, limit, want)
-	pg.more = pg.through < last || len(evs) == f.fillPage
+	pg.more = pg.through < last || len(evs) == n
 	pg.gen = gen
 	f.mu.Lock()
 	if (!f.valid || from > f.hi) && f.filling == nil {
 		f.window, f.lo, f.hi, f.valid = evs, from, last, true
-		f.atEnd, f.endGen = len(evs) < f.fillPage, gen
+		f.atEnd, f.endGen = len(evs) < n, gen
 	}
 	f.mu.Unlock()
 	return pg, nil

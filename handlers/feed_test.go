@@ -49,7 +49,7 @@ func readThrough(t *testing.T, f *feed, limit int, want func(eventstore.Recorded
 	var got []eventstore.RecordedEvent
 	next := int64(1)
 	for {
-		pg, err := f.read(context.Background(), next, limit, want)
+		pg, err := f.read(context.Background(), next, limit, 4, want)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestFeedSharesReadsAtTheHead(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					pg, err := f.read(context.Background(), next[i], 100, partitionFilter(k, i))
+					pg, err := f.read(context.Background(), next[i], 100, k, partitionFilter(k, i))
 					if err != nil {
 						t.Error(err)
 						return
@@ -191,7 +191,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	defer close(notes)
 	all := func(eventstore.RecordedEvent) bool { return true }
 
-	first, err := f.read(context.Background(), 1, 10, all)
+	first, err := f.read(context.Background(), 1, 10, 1, all)
 	if err != nil || len(first.events) != 1 {
 		t.Fatalf("first read: %v, %d events", err, len(first.events))
 	}
@@ -199,7 +199,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	// A's read of what follows begins (and finds nothing) ...
 	aDone := make(chan page)
 	go func() {
-		pg, _ := f.read(context.Background(), next, 10, all)
+		pg, _ := f.read(context.Background(), next, 10, 1, all)
 		aDone <- pg
 	}()
 	<-stall.entered
@@ -210,7 +210,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	// ... and B, told of it, asks while A's read is still under way.
 	bDone := make(chan page)
 	go func() {
-		pg, _ := f.read(context.Background(), next, 10, all)
+		pg, _ := f.read(context.Background(), next, 10, 1, all)
 		bDone <- pg
 	}()
 	time.Sleep(20 * time.Millisecond) // let B join A's read

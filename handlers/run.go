@@ -84,7 +84,7 @@ func (p *partition) run(ctx context.Context, lease Lease) error {
 		}
 		var pg page
 		if err == nil {
-			pg, err = p.r.feed.read(ctx, cur.scanned+1, spec.BatchSize, p.wants)
+			pg, err = p.r.feed.read(ctx, cur.scanned+1, spec.BatchSize, spec.Partitions, p.wants)
 		}
 		progressed := err == nil && pg.through > cur.scanned
 		if err == nil && len(pg.events) > 0 {

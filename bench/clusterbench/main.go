@@ -58,14 +58,13 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	_, _ = rand.Read(suffix)
 	tag := hex.EncodeToString(suffix)
 	schema, prefix := "rl_cbench_"+tag, "cbench"+tag
-	defer dropSchema(dsn, schema)
 
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return fmt.Errorf("NATS at %s: %w", natsURL, err)
 	}
 	defer nc.Close()
-	fmt.Printf("end-to-end command benchmark: %d clients, %s per case, NATS %s, PostgreSQL schema %s\n", clients, duration, natsURL, schema)
+	fmt.Printf("end-to-end command benchmark: %d clients, %s per case, NATS %s, PostgreSQL schemas %s_*\n", clients, duration, natsURL, schema)
 	fmt.Printf("%-44s %10s %7s %7s %s\n", "case", "ops/s", "p50 ms", "p99 ms", "vs bare append")
 
 	// Floor 1: NATS request-reply to a trivial responder.
@@ -82,8 +81,11 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 		return err
 	}
 
-	// Floor 2: a bare append of one event per operation.
-	store, err := pgstore.Open(ctx, dsn, pgstore.WithSchema(schema))
+	// Floor 2: a bare append of one event per operation. In a schema of its own,
+	// so that the nodes' handlers below do not have its events to work through.
+	floorSchema := schema + "_floor"
+	defer dropSchema(dsn, floorSchema)
+	store, err := pgstore.Open(ctx, dsn, pgstore.WithSchema(floorSchema))
 	if err != nil {
 		return err
 	}
@@ -141,7 +143,9 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 		}
 		var oneNode float64
 		for _, size := range []int{1, 3} {
-			nodes, err := startCluster(ctx, size, dsn, schema, natsURL, prefix, withHandlers)
+			// Each case starts from an empty store: no backlog for its handlers.
+			caseSchema := fmt.Sprintf("%s_%d%s", schema, size, tag)
+			nodes, err := startCluster(ctx, size, dsn, caseSchema, natsURL, prefix, withHandlers)
 			if err != nil {
 				return err
 			}
@@ -158,6 +162,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 				direct, err = commands(ctx, nc, prefix, clients, duration, size, "R"+accounts, transport.WithRouter(ringRouter(nodes[0])))
 			}
 			stopCluster(nodes)
+			dropSchema(dsn, caseSchema)
 			if err != nil {
 				return err
 			}
