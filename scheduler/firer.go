@@ -67,7 +67,9 @@ func (c *FirerConfig) setDefaults() {
 // Validate returns every problem with c, joined; nil if it is usable.
 func (c FirerConfig) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
 	if c.Store == nil {
 		bad("Store is required")
 	}

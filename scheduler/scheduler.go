@@ -139,7 +139,9 @@ const maxIDLen = 256
 // normalize validates r and returns its body, headers and due time as stored.
 func (r Request) normalize(check func(string, json.RawMessage) error) (json.RawMessage, []byte, time.Time, error) {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
 	if r.ID == "" {
 		bad("schedule id is required")
 	} else if len(r.ID) > maxIDLen {

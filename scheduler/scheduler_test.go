@@ -140,11 +140,11 @@ func req(id string, due time.Time) scheduler.Request {
 func TestFiresOnceWhenDueNotEarly(t *testing.T) {
 	s := newStore(t)
 	agg := newAggregate()
-	startFirer(t, scheduler.FirerConfig{Store: s, Dispatch: agg.dispatch("n1"), NodeID: "n1", PollInterval: 5 * time.Second}, ownsAll)
 	due := time.Now().Add(700 * time.Millisecond)
 	if _, err := s.ScheduleOnce(context.Background(), req("s-1", due)); err != nil {
 		t.Fatal(err)
 	}
+	startFirer(t, scheduler.FirerConfig{Store: s, Dispatch: agg.dispatch("n1"), NodeID: "n1", PollInterval: 5 * time.Second}, ownsAll)
 	got := waitState(t, s, "s-1", scheduler.Fired)
 	at, _ := agg.appliedAt("s-1")
 	if at.Before(due) {
