@@ -176,4 +176,6 @@ type down struct{}
 func (down) ScheduleOnce(context.Context, scheduler.Request) (scheduler.Schedule, error) {
 	return scheduler.Schedule{}, errors.New("connection refused")
 }
-func (down) Cancel(context.Context, string) (bool, error) { return false, errors.New("connection refused") }
+func (down) Cancel(context.Context, string) (bool, error) {
+	return false, errors.New("connection refused")
+}
