@@ -22,6 +22,7 @@ import (
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
+	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
@@ -60,6 +61,8 @@ type Node struct {
 	metrics    *metrics
 	runner     *handlers.Runner  // event handlers, projections, process managers
 	client     *transport.Client // for process managers' commands
+	schedules  *scheduler.Store  // nil without PostgreSQL
+	firer      *scheduler.Firer  // fires this node's due schedules; nil without PostgreSQL
 
 	ring    atomic.Pointer[placement.Ring]
 	members atomic.Pointer[[]placement.Member]
@@ -102,12 +105,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.store, n.ownsStore = store, true
 	}
 	n.metrics = newMetrics(n)
+	n.router = bank.NewRouter(bank.Config{})
 
+	if err := n.newScheduler(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.newRunner(ctx); err != nil {
 		return nil, err
 	}
 	n.store = unsafeStore(n.store, n.log) // test-only switch, see unsafe.go; after newRunner so projections keep PostgreSQL
-	n.router = bank.NewRouter(bank.Config{})
 	dispatcherLog := n.log
 	n.dispatcher, err = aggregate.New(aggregate.Config{
 		Store:             n.store,
@@ -187,6 +193,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("node: handlers: %w", err)
 	}
+	if n.firer != nil {
+		if err := n.firer.Start(context.WithoutCancel(ctx)); err != nil {
+			return nil, fmt.Errorf("node: scheduler: %w", err)
+		}
+	}
 	n.ready.Store(true)
 	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
@@ -223,12 +234,16 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 	n.members.Store(&members)
 	old := n.ring.Swap(ring)
+	self := n.cfg.NodeID
+	owns := func(key string) bool {
+		owner, ok := ring.Owner(key)
+		return ok && owner.ID == self
+	}
 	if n.runner != nil {
-		self := n.cfg.NodeID
-		n.runner.SetOwnership(func(key string) bool {
-			owner, ok := ring.Owner(key)
-			return ok && owner.ID == self
-		})
+		n.runner.SetOwnership(owns)
+	}
+	if n.firer != nil {
+		n.firer.SetOwnership(owns)
 	}
 	if n.metrics != nil {
 		n.metrics.members.Set(float64(len(members)))
@@ -284,6 +299,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdownOnce.Do(func() {
 		n.ready.Store(false)
 		var errs []error
+		if n.firer != nil {
+			// No new firings; one in flight is abandoned and fired again by the
+			// partition's next owner (its Command-Id makes that harmless).
+			_ = n.firer.Close()
+		}
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("transport: %w", err))
