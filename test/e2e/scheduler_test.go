@@ -195,3 +195,46 @@ func TestScheduledCommandsFireOnceAcrossKill(t *testing.T) {
 		t.Errorf("/metrics lacks the scheduler's metrics")
 	}
 }
+
+// TestTransferExpirySchedule: on a node, the transfer process schedules each
+// transfer's expiry (--transfer-timeout) and cancels it when the transfer completes;
+// an expiry of an unknown transfer fired straight from the table is refused and the
+// schedule fails with the reason.
+func TestTransferExpirySchedule(t *testing.T) {
+	e := newEnv(t)
+	e.start("n1", "--scheduler-poll=250ms", "--transfer-timeout=30s")
+	e.waitConverged("n1")
+	e.mustOK("OpenAccount", map[string]any{"account_number": "X1", "initial_balance": 100}, "open-X1")
+	e.mustOK("OpenAccount", map[string]any{"account_number": "X2", "initial_balance": 0}, "open-X2")
+	e.mustOK("TransferMoney", map[string]any{"transfer_id": "tx1", "from_account": "X1", "to_account": "X2", "amount": 30}, "tx1")
+	waitFor(t, 30*time.Second, "the expiry of tx1 to be cancelled", func() error {
+		st := e.scheduleStates("bank_transfers:tx1:expire")["bank_transfers:tx1:expire"]
+		if st != scheduler.Cancelled {
+			return fmt.Errorf("expiry schedule is %q", st)
+		}
+		return nil
+	})
+	if b := e.balances(); b["X1"] != 70 || b["X2"] != 30 {
+		t.Fatalf("balances %v", b)
+	}
+
+	app, err := scheduler.Open(context.Background(), pgtest.Connect(t), e.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.ScheduleOnce(context.Background(), scheduler.Request{
+		ID: "expire-nobody", CommandType: "ExpireTransfer", Command: map[string]any{"transfer_id": "nobody"}, DueAt: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the refused schedule to fail", func() error {
+		s, err := app.Get(context.Background(), "expire-nobody")
+		if err != nil {
+			return err
+		}
+		if s.State != scheduler.Failed || !strings.Contains(s.LastError, "transfer not requested") {
+			return fmt.Errorf("%s: %q", s.State, s.LastError)
+		}
+		return nil
+	})
+}
