@@ -238,3 +238,100 @@ func TestTransferExpirySchedule(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTransfersRacingTheirExpiry: with a 1ms transfer timeout every transfer's
+// expiry comes due at once and races the transfer process across three nodes: some
+// transfers expire before their withdrawal, some between the withdrawal and its
+// mark (and are refunded), some complete first. Every transfer still ends
+// completed or failed, money is conserved, the projection equals the store, and no
+// expiry is left pending.
+func TestTransfersRacingTheirExpiry(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		e.start(id, "--scheduler-poll=250ms", "--transfer-timeout=1ms")
+	}
+	e.waitConverged("n1", "n2", "n3")
+	const accounts, initial, transfers = 4, int64(100), 40
+	for i := range accounts {
+		e.mustOK("OpenAccount", map[string]any{"account_number": fmt.Sprintf("R%d", i), "initial_balance": initial}, fmt.Sprintf("open-R%d", i))
+	}
+	for i := range transfers {
+		id := fmt.Sprintf("race-%d", i)
+		body := map[string]any{"transfer_id": id, "from_account": fmt.Sprintf("R%d", i%accounts), "to_account": fmt.Sprintf("R%d", (i+1)%accounts), "amount": 10 + i}
+		if _, err := e.sendUntilAcked("TransferMoney", body, id, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outcome := map[string]string{}
+	waitFor(t, 60*time.Second, "every transfer to complete or fail", func() error {
+		rows := e.query(`SELECT DISTINCT ON (stream_id) stream_id, event_type, coalesce(data->>'expired', '') FROM EVENTS
+			WHERE stream_id LIKE 'transfer-race-%' ORDER BY stream_id, stream_version DESC`)
+		outcome = map[string]string{}
+		for rows.Next() {
+			var stream, typ, expired string
+			if err := rows.Scan(&stream, &typ, &expired); err != nil {
+				return err
+			}
+			if expired == "true" {
+				typ += " (expired)"
+			}
+			outcome[stream] = typ
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range transfers {
+			if typ := outcome[fmt.Sprintf("transfer-race-%d", i)]; !strings.HasPrefix(typ, "TransferCompleted") && !strings.HasPrefix(typ, "TransferFailed") {
+				return fmt.Errorf("transfer race-%d is at %q", i, typ)
+			}
+		}
+		return nil
+	})
+	counts := map[string]int{}
+	for _, typ := range outcome {
+		counts[typ]++
+	}
+	// Expired transfers whose source had been debited, and so was refunded.
+	var refunded int
+	rows := e.query(`SELECT count(DISTINCT w.metadata->>'correlation_id')::int FROM EVENTS w JOIN EVENTS f
+		ON f.stream_id = 'transfer-' || (w.metadata->>'correlation_id') AND f.event_type = 'TransferFailed' AND f.data->>'expired' = 'true'
+		WHERE w.event_type = 'MoneyWithdrawn' AND w.metadata->>'correlation_id' LIKE 'race-%'`)
+	for rows.Next() {
+		if err := rows.Scan(&refunded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows.Close()
+	t.Logf("FIGURE: %d transfers racing a 1ms expiry ended %v; %d expired after their withdrawal and were refunded", transfers, counts, refunded)
+	waitFor(t, 30*time.Second, "no expiry pending", func() error {
+		for id, st := range e.scheduleStates("bank_transfers:race-") {
+			if st == scheduler.Pending {
+				return fmt.Errorf("%s is pending", id)
+			}
+		}
+		return nil
+	})
+	proj := e.waitProjectionMatchesStore(60 * time.Second)
+	e.checkStreamsContiguous()
+	var total int64
+	for acct, row := range proj {
+		if row.Balance < 0 {
+			t.Errorf("account %s has a negative balance %d", acct, row.Balance)
+		}
+		total += row.Balance
+	}
+	if total != accounts*initial {
+		t.Fatalf("money not conserved: balances add to %d, want %d", total, accounts*initial)
+	}
+	for _, p := range []string{"n1", "n2", "n3"} {
+		parts, err := getHandlers(e.node(p).admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range parts {
+			if s.State == "failed" || s.LastError != "" {
+				t.Errorf("%s: handler %s#%d is %s: %s", p, s.Handler, s.Partition, s.State, s.LastError)
+			}
+		}
+	}
+}
