@@ -16,6 +16,9 @@
 // was a duplicate of one that did), failed (the command was refused: rejected,
 // invalid, unknown_command — retrying cannot help) or cancelled.
 //
+// MemStore keeps schedules in memory with the same behaviour (the package's tests
+// run against both); a Firer takes either through the Storage interface.
+//
 // # Who fires what
 //
 // Schedule id s belongs to partition placement.StreamPartition(s, Partitions); the

@@ -18,10 +18,28 @@ import (
 // unknown or a retry may succeed (timeout, unavailable, conflict, no reply).
 type DispatchFunc func(ctx context.Context, s Schedule) error
 
+// Storage is what a Firer needs of a schedule store: *Store (PostgreSQL) and
+// *MemStore implement it. "Now" is the store's clock (the database's for Store).
+type Storage interface {
+	// Due returns up to limit pending schedules of the partitions whose next
+	// attempt is due now, earliest first.
+	Due(ctx context.Context, partitions []int, limit int) ([]Schedule, error)
+	// NextDue returns how long until the earliest pending schedule of the
+	// partitions is due, and false if there is none.
+	NextDue(ctx context.Context, partitions []int) (time.Duration, bool, error)
+	// MarkFired records an accepted command (a pending or cancelled schedule
+	// becomes fired).
+	MarkFired(ctx context.Context, id, node string) (bool, error)
+	// MarkFailed records a refused command (a pending schedule becomes failed).
+	MarkFailed(ctx context.Context, id, node, reason string) (bool, error)
+	// Postpone records a transient failure and moves the next attempt.
+	Postpone(ctx context.Context, id, reason string, after time.Duration) error
+}
+
 // FirerConfig configures a Firer. Zero fields take the defaults given.
 type FirerConfig struct {
 	// Store holds the schedules. Required.
-	Store *Store
+	Store Storage
 	// Dispatch sends a command. Required.
 	Dispatch DispatchFunc
 	// NodeID is recorded as fired_by. Required.

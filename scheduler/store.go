@@ -19,29 +19,43 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures a Store or a MemStore.
+type Option func(*options)
+
+type options struct {
+	check      func(string, json.RawMessage) error
+	onSchedule func(Schedule)
+}
+
+func apply(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
 
 // WithCheck makes ScheduleOnce refuse (with ErrInvalid) a command check rejects,
 // e.g. an unknown command type or a body the router cannot decode. A node passes its
 // router's decoder, so a schedule that could never run is refused when it is made.
 func WithCheck(check func(commandType string, body json.RawMessage) error) Option {
-	return func(s *Store) { s.check = check }
+	return func(o *options) { o.check = check }
 }
 
 // WithOnSchedule calls f after every ScheduleOnce that stored a new schedule (a
 // node wakes its Firer with it, so a schedule due soon is not left to the next poll).
 func WithOnSchedule(f func(Schedule)) Option {
-	return func(s *Store) { s.onSchedule = f }
+	return func(o *options) { o.onSchedule = f }
 }
 
 // Store keeps schedules in PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	db         DB
-	table      string
-	check      func(string, json.RawMessage) error
-	onSchedule func(Schedule)
+	db    DB
+	table string
+	opts  options
 }
+
+var _ Storage = (*Store)(nil)
 
 // Open creates the schedules table and its index in schema if they are missing
 // (idempotently, under an advisory lock, so nodes starting together do not race) and
@@ -52,10 +66,7 @@ func Open(ctx context.Context, db DB, schema string, opts ...Option) (*Store, er
 	if schema != "" {
 		table = pgx.Identifier{schema, "schedules"}
 	}
-	s := &Store{db: db, table: table.Sanitize()}
-	for _, o := range opts {
-		o(s)
-	}
+	s := &Store{db: db, table: table.Sanitize(), opts: apply(opts)}
 	fail := func(err error) (*Store, error) { return nil, fmt.Errorf("scheduler: create %s: %w", s.table, err) }
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -118,7 +129,7 @@ func scan(row pgx.Row) (Schedule, error) {
 // error is a *ConflictError (ErrConflict): to change a schedule, cancel it and
 // schedule a new id. A request that is not valid fails with ErrInvalid.
 func (s *Store) ScheduleOnce(ctx context.Context, r Request) (Schedule, error) {
-	body, hdrs, due, err := r.normalize(s.check)
+	body, hdrs, due, err := r.normalize(s.opts.check)
 	if err != nil {
 		return Schedule{}, err
 	}
@@ -127,8 +138,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $6, 'pending') ON CONFLICT (schedule_id) DO NOTH
 		r.ID, PartitionOf(r.ID), r.CommandType, string(body), string(hdrs), due)
 	created, err := scan(row)
 	if err == nil {
-		if s.onSchedule != nil {
-			s.onSchedule(created)
+		if s.opts.onSchedule != nil {
+			s.opts.onSchedule(created)
 		}
 		return created, nil
 	}
