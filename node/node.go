@@ -61,8 +61,10 @@ type Node struct {
 	metrics    *metrics
 	runner     *handlers.Runner  // event handlers, projections, process managers
 	client     *transport.Client // for process managers' commands
-	schedules  *scheduler.Store  // nil without PostgreSQL
-	firer      *scheduler.Firer  // fires this node's due schedules; nil without PostgreSQL
+	schedules  scheduleStore     // PostgreSQL, or memory beside an in-memory event store
+	firer      *scheduler.Firer  // fires this node's due schedules
+	// privateSchedules: the schedules are in this node's memory, so it fires them all.
+	privateSchedules bool
 
 	ring    atomic.Pointer[placement.Ring]
 	members atomic.Pointer[[]placement.Member]
@@ -243,7 +245,11 @@ func (n *Node) setMembers(members []placement.Member) {
 		n.runner.SetOwnership(owns)
 	}
 	if n.firer != nil {
-		n.firer.SetOwnership(owns)
+		if n.privateSchedules {
+			n.firer.SetOwnership(func(string) bool { return true })
+		} else {
+			n.firer.SetOwnership(owns)
+		}
 	}
 	if n.metrics != nil {
 		n.metrics.members.Set(float64(len(members)))

@@ -9,22 +9,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
+	"github.com/ringleader-go/ringleader/handlers/process"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
-// newScheduler opens the schedules table (PostgreSQL only; a node on an in-memory
-// store schedules nothing) and creates the Firer, which fires the due schedules of
-// the ring partitions this node owns through the node's NATS command path. The
-// Firer starts with startScheduler, once NATS is up.
+// scheduleStore is what the node needs of its schedules: *scheduler.Store
+// (PostgreSQL) or, on an in-memory event store, *scheduler.MemStore.
+type scheduleStore interface {
+	scheduler.Storage
+	process.Scheduler
+	Counts(ctx context.Context) (map[scheduler.State]int64, error)
+}
+
+// newScheduler opens the schedules table and creates the Firer, which fires the due
+// schedules of the ring partitions this node owns through the node's NATS command
+// path; Start starts it once NATS is up. On an in-memory event store the schedules
+// are in memory too, private to this node, which therefore fires all of them.
 func (n *Node) newScheduler(ctx context.Context) error {
-	pg, ok := n.store.(*pgstore.Store)
-	if !ok {
-		n.log.Warn().Msg("no PostgreSQL store: no scheduler (bank transfers do not expire)")
-		return nil
-	}
-	var err error
-	n.schedules, err = scheduler.Open(ctx, pg.Pool(), "",
+	opts := []scheduler.Option{
 		scheduler.WithCheck(func(commandType string, body json.RawMessage) error {
 			_, err := n.router.Decode(commandType, body)
 			return err
@@ -33,9 +36,16 @@ func (n *Node) newScheduler(ctx context.Context) error {
 			if n.firer != nil {
 				n.firer.Wake()
 			}
-		}))
-	if err != nil {
-		return fmt.Errorf("node: scheduler: %w", err)
+		}),
+	}
+	var err error
+	if pg, ok := n.store.(*pgstore.Store); ok {
+		if n.schedules, err = scheduler.Open(ctx, pg.Pool(), "", opts...); err != nil {
+			return fmt.Errorf("node: scheduler: %w", err)
+		}
+	} else {
+		n.log.Warn().Msg("no PostgreSQL store: schedules are kept in this node's memory and lost when it stops")
+		n.schedules, n.privateSchedules = scheduler.NewMemStore(nil, opts...), true
 	}
 	n.firer, err = scheduler.NewFirer(scheduler.FirerConfig{
 		Store:           n.schedules,
