@@ -66,6 +66,13 @@ type Config struct {
 	MaxLiveAggregates int `json:"max_live_aggregates"`
 	// ShutdownTimeout bounds a graceful shutdown's wait for in-flight commands. Default 10s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// TransferTimeout is how long a bank transfer may stay requested (not debited)
+	// before it expires and fails. Default 5m; 0 disables expiry.
+	TransferTimeout time.Duration `json:"transfer_timeout"`
+	// SchedulerPoll is the longest the scheduler waits between looks for due
+	// schedules (it also wakes for the next one it knows of and on ring changes).
+	// Default 1s; between 10ms and 1h.
+	SchedulerPoll time.Duration `json:"scheduler_poll"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
 	// LogFormat is json (default) or console.
@@ -101,6 +108,8 @@ func Defaults() Config {
 		MaxBodyBytes:      1 << 20,
 		MaxLiveAggregates: 10_000,
 		ShutdownTimeout:   10 * time.Second,
+		TransferTimeout:   5 * time.Minute,
+		SchedulerPoll:     time.Second,
 		LogLevel:          "info",
 		LogFormat:         "json",
 	}
@@ -161,6 +170,8 @@ func settings() []setting {
 		{"max-body-bytes", "largest command body accepted", num(func(c *Config) *int { return &c.MaxBodyBytes })},
 		{"max-live-aggregates", "aggregates kept in memory at most", num(func(c *Config) *int { return &c.MaxLiveAggregates })},
 		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"transfer-timeout", "how long a bank transfer may stay undebited before it expires (0: never)", dur(func(c *Config) *time.Duration { return &c.TransferTimeout })},
+		{"scheduler-poll", "longest wait between the scheduler's looks for due schedules", dur(func(c *Config) *time.Duration { return &c.SchedulerPoll })},
 		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "json or console", str(func(c *Config) *string { return &c.LogFormat })},
 		{"master-key", "crypto-shredding master key <id>:<base64 of 32 bytes> (prefer the env or a file)", str(func(c *Config) *string { return &c.MasterKey })},
@@ -232,6 +243,8 @@ func loadFile(path string, cfg *Config) error {
 		Config
 		CommandTimeout  string `json:"command_timeout"`
 		ShutdownTimeout string `json:"shutdown_timeout"`
+		TransferTimeout string `json:"transfer_timeout"`
+		SchedulerPoll   string `json:"scheduler_poll"`
 	}
 	fc := fileConfig{Config: *cfg}
 	dec := json.NewDecoder(f)
@@ -244,7 +257,12 @@ func loadFile(path string, cfg *Config) error {
 		raw string
 		dst *time.Duration
 		key string
-	}{{fc.CommandTimeout, &cfg.CommandTimeout, "command_timeout"}, {fc.ShutdownTimeout, &cfg.ShutdownTimeout, "shutdown_timeout"}} {
+	}{
+		{fc.CommandTimeout, &cfg.CommandTimeout, "command_timeout"},
+		{fc.ShutdownTimeout, &cfg.ShutdownTimeout, "shutdown_timeout"},
+		{fc.TransferTimeout, &cfg.TransferTimeout, "transfer_timeout"},
+		{fc.SchedulerPoll, &cfg.SchedulerPoll, "scheduler_poll"},
+	} {
 		if d.raw == "" {
 			continue
 		}
@@ -317,6 +335,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown timeout %s must be positive", c.ShutdownTimeout)
+	}
+	if c.TransferTimeout < 0 {
+		bad("transfer timeout %s must not be negative (0 disables expiry)", c.TransferTimeout)
+	}
+	if c.SchedulerPoll < 10*time.Millisecond || c.SchedulerPoll > time.Hour {
+		bad("scheduler poll interval %s must be between 10ms and 1h", c.SchedulerPoll)
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max body bytes %d must be positive", c.MaxBodyBytes)

@@ -53,6 +53,8 @@ func TestErrorsAreClear(t *testing.T) {
 		{"node id with a dot", []string{"--dsn=x", "--node-id=a.b"}, nil, []string{`node id "a.b"`}},
 		{"stray argument", []string{"--dsn=x", "extra"}, nil, []string{`unexpected argument "extra"`}},
 		{"missing file", []string{"--dsn=x", "--config=/nonexistent.json"}, nil, []string{"/nonexistent.json"}},
+		{"scheduler settings", []string{"--dsn=x", "--transfer-timeout=-1s", "--scheduler-poll=1ms"}, nil,
+			[]string{"transfer timeout -1s must not be negative", "scheduler poll interval 1ms must be between 10ms and 1h"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,6 +68,22 @@ func TestErrorsAreClear(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSchedulerSettings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "transfer_timeout": "45s", "scheduler_poll": "250ms"}`), 0o600)
+	cfg, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard)
+	if err != nil || cfg.TransferTimeout != 45*time.Second || cfg.SchedulerPoll != 250*time.Millisecond {
+		t.Fatalf("from file: %+v, %v", cfg, err)
+	}
+	cfg, err = config.Load([]string{"--dsn=x", "--transfer-timeout=0"}, envOf(map[string]string{"RL_SCHEDULER_POLL": "2s"}), io.Discard)
+	if err != nil || cfg.TransferTimeout != 0 || cfg.SchedulerPoll != 2*time.Second {
+		t.Fatalf("from flags and env: %+v, %v", cfg, err)
+	}
+	if d := config.Defaults(); d.TransferTimeout != 5*time.Minute || d.SchedulerPoll != time.Second {
+		t.Fatalf("defaults: %s, %s", d.TransferTimeout, d.SchedulerPoll)
 	}
 }
 

@@ -40,11 +40,15 @@ func (n *Node) newRunner(ctx context.Context) error {
 			return fmt.Errorf("node: process state: %w", err)
 		}
 	}
-	bh, err := bank.Handlers(bank.HandlersConfig{
+	hc := bank.HandlersConfig{
 		Dispatcher: &natsDispatcher{n: n},
 		States:     states,
 		OnError:    handlerOnError,
-	})
+	}
+	if n.schedules != nil {
+		hc.Scheduler, hc.TransferTimeout = n.schedules, n.cfg.TransferTimeout
+	}
+	bh, err := bank.Handlers(hc)
 	if err != nil {
 		return fmt.Errorf("node: bank handlers: %w", err)
 	}

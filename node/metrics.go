@@ -70,7 +70,7 @@ func newMetrics(n *Node) *metrics {
 		return float64(n.dispatcher.Stats().Live)
 	})
 	m.registry.MustRegister(m.commands, m.latency, m.forwards, m.conflicts, m.members, m.moves, live,
-		m.handled, m.failures, newHandlerCollector(n),
+		m.handled, m.failures, newHandlerCollector(n), newSchedulerCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
+	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
@@ -66,6 +67,10 @@ type Node struct {
 	metrics    *metrics
 	runner     *handlers.Runner  // event handlers, projections, process managers
 	client     *transport.Client // for process managers' commands
+	schedules  scheduleStore     // PostgreSQL, or memory beside an in-memory event store
+	firer      *scheduler.Firer  // fires this node's due schedules
+	// privateSchedules: the schedules are in this node's memory, so it fires them all.
+	privateSchedules bool
 
 	ring    atomic.Pointer[placement.Ring]
 	members atomic.Pointer[[]placement.Member]
@@ -116,12 +121,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.metrics = newMetrics(n)
+	n.router = bank.NewRouter(bank.Config{})
 
+	if err := n.newScheduler(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.newRunner(ctx); err != nil {
 		return nil, err
 	}
 	n.store = unsafeStore(n.store, n.log) // test-only switch, see unsafe.go; after newRunner so projections keep PostgreSQL
-	n.router = bank.NewRouter(bank.Config{})
 	dispatcherLog := n.log
 	n.dispatcher, err = aggregate.New(aggregate.Config{
 		Store:             n.store,
@@ -201,6 +209,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("node: handlers: %w", err)
 	}
+	if n.firer != nil {
+		if err := n.firer.Start(context.WithoutCancel(ctx)); err != nil {
+			return nil, fmt.Errorf("node: scheduler: %w", err)
+		}
+	}
 	n.ready.Store(true)
 	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
@@ -237,12 +250,20 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 	n.members.Store(&members)
 	old := n.ring.Swap(ring)
+	self := n.cfg.NodeID
+	owns := func(key string) bool {
+		owner, ok := ring.Owner(key)
+		return ok && owner.ID == self
+	}
 	if n.runner != nil {
-		self := n.cfg.NodeID
-		n.runner.SetOwnership(func(key string) bool {
-			owner, ok := ring.Owner(key)
-			return ok && owner.ID == self
-		})
+		n.runner.SetOwnership(owns)
+	}
+	if n.firer != nil {
+		if n.privateSchedules {
+			n.firer.SetOwnership(func(string) bool { return true })
+		} else {
+			n.firer.SetOwnership(owns)
+		}
 	}
 	if n.metrics != nil {
 		n.metrics.members.Set(float64(len(members)))
@@ -298,6 +319,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdownOnce.Do(func() {
 		n.ready.Store(false)
 		var errs []error
+		if n.firer != nil {
+			// No new firings; one in flight is abandoned and fired again by the
+			// partition's next owner (its Command-Id makes that harmless).
+			_ = n.firer.Close()
+		}
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("transport: %w", err))

@@ -49,5 +49,6 @@ func NewRouter(cfg Config) *aggregate.Router {
 	aggregate.Route(r, transfer, func(c MarkTransferDebited) string { return c.TransferID })
 	aggregate.Route(r, transfer, func(c MarkTransferCompleted) string { return c.TransferID })
 	aggregate.Route(r, transfer, func(c MarkTransferFailed) string { return c.TransferID })
+	aggregate.Route(r, transfer, func(c ExpireTransfer) string { return c.TransferID })
 	return r
 }

@@ -15,6 +15,9 @@ const (
 	TransferFail      TransferStatus = "failed"
 )
 
+// ExpiredReason is the reason of a transfer that ExpireTransfer failed.
+const ExpiredReason = "expired: not debited within the transfer timeout"
+
 // Transfer is the state of a money transfer aggregate.
 type Transfer struct {
 	ID          string         `json:"id"`
@@ -71,6 +74,14 @@ func (t *Transfer) Execute(command any) ([]any, error) {
 			return nil, ErrTransferFinished
 		}
 		return []any{TransferFailed{TransferID: t.ID, Reason: c.Reason}}, nil
+	case ExpireTransfer:
+		switch t.Status {
+		case TransferNone:
+			return nil, ErrTransferNotRequested
+		case TransferPending:
+			return []any{TransferFailed{TransferID: t.ID, Reason: ExpiredReason, Expired: true}}, nil
+		}
+		return nil, nil // debited, completed or failed: nothing to expire
 	default:
 		return nil, fmt.Errorf("%w: %T", errNotTransferCommand, command)
 	}

@@ -42,6 +42,16 @@ func (c TransferMoney) Validate() error {
 	return nil
 }
 
+// ExpireTransfer gives up on a transfer that has not been debited yet: the transfer
+// process schedules it, TransferTimeout after the transfer was requested, and cancels
+// it when the transfer ends. A transfer still requested fails with Expired set; one
+// that was debited, completed or failed is left alone (the command succeeds and
+// records nothing): once money left the source the process must finish the transfer
+// (deposit, or refund) rather than abandon money in flight.
+type ExpireTransfer struct {
+	TransferID string `json:"transfer_id"`
+}
+
 // TransferRequested records a requested transfer.
 type TransferRequested struct {
 	TransferID  string `json:"transfer_id"`
@@ -64,4 +74,7 @@ type TransferCompleted struct {
 type TransferFailed struct {
 	TransferID string `json:"transfer_id"`
 	Reason     string `json:"reason"`
+	// Expired is set when the transfer failed because ExpireTransfer found it not
+	// yet debited.
+	Expired bool `json:"expired,omitempty"`
 }

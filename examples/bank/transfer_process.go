@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/handlers"
@@ -80,12 +81,54 @@ type TransferState struct {
 // saved is never retried, so a refund can never coexist with the deposit it
 // replaces. TransferCompleted and TransferFailed stop the process, leaving a
 // tombstone.
-func TransferProcess() process.Config[TransferState] {
+//
+// A refused MarkTransferDebited (the transfer expired between the withdrawal and
+// its mark, see ExpiringTransferProcess) is answered with the refund, then the
+// (idempotent) MarkTransferFailed.
+func TransferProcess() process.Config[TransferState] { return ExpiringTransferProcess(0) }
+
+// ExpireScheduleName names the transfer process's expiry schedule; its schedule id
+// is ExpireScheduleID(transfer id).
+const ExpireScheduleName = "expire"
+
+// ExpireScheduleID returns the id of the schedule that expires transfer id (and the
+// Command-Id of its ExpireTransfer).
+func ExpireScheduleID(transferID string) string {
+	return TransferProcessName + ":" + transferID + ":" + ExpireScheduleName
+}
+
+// ExpiringTransferProcess is TransferProcess that gives up on a transfer not
+// debited within timeout: when the transfer is requested it schedules
+// ExpireTransfer, due timeout after the TransferRequested event was recorded (the
+// process's Config needs a Scheduler), and cancels that schedule when the transfer
+// completes or fails. A zero timeout schedules nothing (TransferProcess).
+//
+// An expiry can only fail a transfer that is still requested. If the process had
+// already withdrawn the money (its mark was still to come), the refused mark makes
+// it refund the source, so money is conserved and the transfer ends failed.
+func ExpiringTransferProcess(timeout time.Duration) process.Config[TransferState] {
+	handle := handleTransfer
+	if timeout > 0 {
+		handle = func(s TransferState, e process.Event) ([]process.Command, error) {
+			switch v := e.Value.(type) {
+			case *TransferRequested:
+				if s.Step == "" {
+					return []process.Command{
+						process.ScheduleAt(ExpireScheduleName, e.CreatedAt.Add(timeout), ExpireTransfer{TransferID: v.TransferID}),
+						process.Tagged(tagWithdraw, WithdrawMoney{AccountNumber: v.FromAccount, Amount: v.Amount}),
+					}, nil
+				}
+			case *TransferCompleted, *TransferFailed:
+				return []process.Command{process.CancelSchedule(ExpireScheduleName)}, nil
+			}
+			return nil, nil
+		}
+	}
 	return process.Config[TransferState]{
 		Name:       TransferProcessName,
 		Decode:     decodeTransferEvent,
 		Interested: transferInterest,
-		Handle:     handleTransfer,
+		Handle:     handle,
 		Apply:      applyTransfer,
 		Outcome:    transferOutcome,
 	}
@@ -162,6 +205,11 @@ func transferOutcome(s TransferState, c process.Sent, o process.Outcome) (Transf
 		s.Step = StepMarkDebited
 		return s, []process.Command{process.Tagged(tagMarkDebited, MarkTransferDebited{TransferID: s.TransferID})}, nil
 	case tagMarkDebited:
+		if o.Code == process.CodeRejected && strings.Contains(o.Message, ErrTransferFinished.Error()) {
+			// The transfer ended (expired) after the withdrawal: give the money back.
+			s.Step, s.Reason = StepRefunding, refused("debit mark of transfer "+s.TransferID)
+			return s, []process.Command{process.Tagged(tagRefund, DepositMoney{AccountNumber: s.FromAccount, Amount: s.Amount})}, nil
+		}
 		if !o.OK() {
 			return s, nil, fmt.Errorf("%w: %s", ErrTransferInconsistent, o.Message)
 		}
@@ -204,6 +252,11 @@ type HandlersConfig struct {
 	States process.StateStore
 	// OnError is both handlers' error policy. Nil means handlers.DefaultOnError.
 	OnError handlers.OnError
+	// TransferTimeout, when positive, makes transfers not debited within it expire
+	// (ExpiringTransferProcess); it needs Scheduler. Zero: transfers never expire.
+	TransferTimeout time.Duration
+	// Scheduler keeps the transfers' expiry schedules (a *scheduler.Store in a node).
+	Scheduler process.Scheduler
 }
 
 // BankHandlers are the bank's event handlers, for a node to register.
@@ -234,8 +287,14 @@ func Handlers(cfg HandlersConfig) (BankHandlers, error) {
 	if cfg.TransferPartitions == 0 {
 		cfg.TransferPartitions = cfg.Partitions
 	}
-	pc := TransferProcess()
-	pc.States, pc.Dispatcher = cfg.States, cfg.Dispatcher
+	if cfg.TransferTimeout < 0 {
+		return BankHandlers{}, fmt.Errorf("bank: transfer timeout %s is negative", cfg.TransferTimeout)
+	}
+	if cfg.TransferTimeout > 0 && cfg.Scheduler == nil {
+		return BankHandlers{}, fmt.Errorf("bank: a transfer timeout (%s) needs a Scheduler", cfg.TransferTimeout)
+	}
+	pc := ExpiringTransferProcess(cfg.TransferTimeout)
+	pc.States, pc.Dispatcher, pc.Scheduler = cfg.States, cfg.Dispatcher, cfg.Scheduler
 	m, err := process.New(pc)
 	if err != nil {
 		return BankHandlers{}, fmt.Errorf("bank: transfer process: %w", err)

@@ -43,6 +43,18 @@
 // its journal drained; its record stays as a tombstone (status done), so re-delivered
 // or late events for it — including its start event — are ignored.
 //
+// # Scheduling
+//
+// Handle and Outcome may also return ScheduleAt(name, dueAt, command) and
+// CancelSchedule(name) requests (Config.Scheduler, a *scheduler.Store in a node,
+// carries them out). They are journaled and drained in order with the commands; the
+// schedule id is "<manager>:<process id>:<name>", so a redelivered event or a resumed
+// journal schedules the same id again, which the scheduler treats as a no-op. The
+// fired command carries that id as its Command-Id and the process's correlation and
+// causation ids; its events reach the process like any others. Outcome is not
+// called for scheduling requests; a scheduler outage is a *DispatchError (retry), a
+// request it refuses for good a *RejectedError with code invalid.
+//
 // # Errors
 //
 // A Dispatcher error, or an Outcome with a transient code (timeout, unavailable,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/scheduler"
 )
 
 // Config defines a process manager over state type S. The functions are pure: no
@@ -43,6 +44,10 @@ type Config[S any] struct {
 	Correlation func(processID string, e eventstore.RecordedEvent) string
 	// Now stamps records' UpdatedAt. Nil means time.Now.
 	Now func() time.Time
+	// Scheduler keeps the commands a process schedules (ScheduleAt,
+	// CancelSchedule). Nil is fine for a process that schedules nothing; a
+	// scheduling request then fails its event with ErrInvalid.
+	Scheduler Scheduler
 }
 
 // Validate returns every problem with c, joined; nil if it is usable.
@@ -186,6 +191,12 @@ func (r *run[S]) accept(ctx context.Context, ev Event, in Interest) error {
 // journal appends cmds to the journal with ids following base's causation.
 func (r *run[S]) journal(cmds []Command, base DispatchOptions) error {
 	for _, c := range cmds {
+		if c.Schedule != "" {
+			if err := r.journalSchedule(c, base); err != nil {
+				return err
+			}
+			continue
+		}
 		typ := c.Type
 		if typ == "" {
 			typ = commandType(c.Value)
@@ -205,6 +216,67 @@ func (r *run[S]) journal(cmds []Command, base DispatchOptions) error {
 	return nil
 }
 
+// journalSchedule appends a scheduling request to the journal. It takes no
+// sequence number, so the ids of the commands around it do not depend on it.
+func (r *run[S]) journalSchedule(c Command, base DispatchOptions) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: process %s/%s: schedule %q: "+format, append([]any{ErrInvalid, r.m.cfg.Name, r.rec.ProcessID, c.Schedule}, args...)...)
+	}
+	if r.m.cfg.Scheduler == nil {
+		return fail("the manager has no Scheduler")
+	}
+	sent := Sent{Tag: c.Tag, Options: base, ScheduleID: r.m.cfg.Name + ":" + r.rec.ProcessID + ":" + c.Schedule}
+	sent.Options.CommandID = sent.ScheduleID
+	if c.Cancel {
+		sent.Op = OpCancel
+		r.rec.Pending = append(r.rec.Pending, sent)
+		return nil
+	}
+	sent.Op, sent.DueAt, sent.Type = OpSchedule, c.DueAt, c.Type
+	if sent.Type == "" {
+		sent.Type = commandType(c.Value)
+	}
+	if sent.Type == "" {
+		return fail("command %T has no type", c.Value)
+	}
+	if c.DueAt.IsZero() {
+		return fail("no due time")
+	}
+	body, err := json.Marshal(c.Value)
+	if err != nil {
+		return fail("encode %s: %v", sent.Type, err)
+	}
+	sent.Body = body
+	r.rec.Pending = append(r.rec.Pending, sent)
+	return nil
+}
+
+// schedule carries out a journaled scheduling request. A request the Scheduler
+// refuses for good (invalid, or the id taken by other content) is a
+// *RejectedError with code invalid; any other failure a *DispatchError.
+func (r *run[S]) schedule(ctx context.Context, c Sent) error {
+	var err error
+	if c.Op == OpCancel {
+		if _, err = r.m.cfg.Scheduler.Cancel(ctx, c.ScheduleID); errors.Is(err, scheduler.ErrNotFound) {
+			err = nil
+		}
+	} else {
+		_, err = r.m.cfg.Scheduler.ScheduleOnce(ctx, scheduler.Request{
+			ID: c.ScheduleID, CommandType: c.Type, Command: c.Body, DueAt: c.DueAt,
+			CorrelationID: c.Options.CorrelationID, CausationID: c.Options.CausationID,
+		})
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, scheduler.ErrInvalid), errors.Is(err, scheduler.ErrConflict):
+		return &RejectedError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c,
+			Outcome: Outcome{Code: CodeInvalid, Message: err.Error()}, Err: err}
+	default:
+		return &DispatchError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c, Err: err}
+	}
+}
+
 // drain dispatches the journal in order, saving after each answer.
 func (r *run[S]) drain(ctx context.Context) error {
 	for len(r.rec.Pending) > 0 {
@@ -212,6 +284,19 @@ func (r *run[S]) drain(ctx context.Context) error {
 			return err
 		}
 		c := r.rec.Pending[0]
+		if c.Op != "" {
+			if r.m.cfg.Scheduler == nil {
+				return fmt.Errorf("%w: process %s/%s: a journaled %s of %s needs a Scheduler", ErrInvalid, r.m.cfg.Name, r.rec.ProcessID, c.Op, c.ScheduleID)
+			}
+			if err := r.schedule(ctx, c); err != nil {
+				return err
+			}
+			r.rec.Pending = append([]Sent(nil), r.rec.Pending[1:]...)
+			if err := r.save(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		out, err := r.m.cfg.Dispatcher.Dispatch(ctx, c.Type, c.Body, c.Options)
 		if err != nil {
 			return &DispatchError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c, Err: err}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/scheduler"
 )
 
 // Sentinel errors. Test with errors.Is.
@@ -93,7 +94,52 @@ type Command struct {
 	// Tag is an optional label the process chooses ("withdraw", "refund"), handed back
 	// with the command's outcome.
 	Tag string
+	// Schedule, when not empty, makes this a request to the Config's Scheduler
+	// instead of a command to dispatch now: Value is scheduled to be dispatched at
+	// DueAt (or, with Cancel, the schedule is cancelled and Value is ignored). It
+	// names the schedule within the process: the schedule id, which is also the
+	// fired command's Command-Id, is "<manager>:<process id>:<Schedule>". Build such
+	// requests with ScheduleAt and CancelSchedule.
+	Schedule string
+	// DueAt is when a scheduled command is due.
+	DueAt time.Time
+	// Cancel cancels schedule Schedule instead of creating it.
+	Cancel bool
 }
+
+// ScheduleAt returns a request to dispatch command v at dueAt, under the schedule
+// name, unique within the process. Compute dueAt from the event (its CreatedAt plus
+// a delay), not from a clock, so that the process stays a pure function.
+//
+// Scheduling is journaled and idempotent by schedule id like commands are, so a
+// redelivered event or a crash cannot schedule twice. Once a schedule id was used,
+// scheduling it again with other content fails the event (scheduler.ErrConflict);
+// its Outcome function is not called for scheduling requests.
+func ScheduleAt(name string, dueAt time.Time, v any) Command {
+	return Command{Value: v, Schedule: name, DueAt: dueAt}
+}
+
+// CancelSchedule returns a request to cancel the process's schedule name. Cancelling
+// a schedule that already fired, failed or was cancelled, or that does not exist, is
+// not an error.
+func CancelSchedule(name string) Command { return Command{Schedule: name, Cancel: true} }
+
+// Scheduler stores commands to be dispatched later; *scheduler.Store satisfies it.
+// It is needed by processes that use ScheduleAt or CancelSchedule.
+type Scheduler interface {
+	ScheduleOnce(ctx context.Context, r scheduler.Request) (scheduler.Schedule, error)
+	Cancel(ctx context.Context, id string) (bool, error)
+}
+
+var _ Scheduler = (*scheduler.Store)(nil)
+
+// Journal operations of a Sent (its Op).
+const (
+	// OpSchedule: schedule the command (Sent.ScheduleID, Sent.DueAt).
+	OpSchedule = "schedule"
+	// OpCancel: cancel schedule Sent.ScheduleID.
+	OpCancel = "cancel"
+)
 
 // Cmd returns the command v, named after its type.
 func Cmd(v any) Command { return Command{Value: v} }
@@ -108,6 +154,13 @@ type Sent struct {
 	Tag     string          `json:"tag,omitempty"`
 	Body    json.RawMessage `json:"body"`
 	Options DispatchOptions `json:"options"`
+	// Op is "" for a command to dispatch now, OpSchedule or OpCancel for a request
+	// to the Scheduler.
+	Op string `json:"op,omitempty"`
+	// ScheduleID is the schedule a scheduling request is about.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	// DueAt is when a scheduled command is due.
+	DueAt time.Time `json:"due_at,omitzero"`
 }
 
 // Decode decodes the command's body into v (a pointer).
