@@ -374,3 +374,47 @@ func TestDefaultOnErrorBacksOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionWithoutEventsSavesItsProgressLazily: a partition whose streams get no
+// events does not write its checkpoint for every page it passes over, yet its stored
+// checkpoint catches up with the head once it is idle.
+func TestPartitionWithoutEventsSavesItsProgressLazily(t *testing.T) {
+	store := newCASLog(t, memStore(t))
+	// Streams that all fall in partition 0 of 2.
+	var streams []string
+	for i := 0; len(streams) < 5; i++ {
+		if s := fmt.Sprintf("only0-%d", i); placementOf(s, 2) == 0 {
+			streams = append(streams, s)
+		}
+	}
+	rec := newRecorder()
+	h := handlers.Handler{Spec: handlers.Spec{Name: "lazy", Partitions: 2, BatchSize: 5}, Handle: rec.handle}
+	r := newRunner(t, handlers.RunnerConfig{Store: store, PollInterval: 300 * time.Millisecond}, h)
+	for round := range 40 {
+		for _, s := range streams {
+			appendN(t, store, s, 1)
+		}
+		if round%10 == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 200 {
+			return fmt.Errorf("%d of 200 events handled", n)
+		}
+		return caughtUp(context.Background(), r, "lazy")
+	})
+	store.checkChains(t)
+	store.mu.Lock()
+	busy, idle := len(store.moves[handlers.CheckpointName("lazy", 0)]), len(store.moves[handlers.CheckpointName("lazy", 1)])
+	store.mu.Unlock()
+	// Partition 0 commits at least once per page of 5 of its events; partition 1,
+	// which never has an event, only when idle for PollInterval (or stopping).
+	if busy < 40 {
+		t.Fatalf("partition 0 stored its checkpoint %d times for 200 events in pages of 5", busy)
+	}
+	if idle > 5 {
+		t.Fatalf("partition 1 stored its checkpoint %d times without ever having an event", idle)
+	}
+	t.Logf("checkpoint writes: partition 0 %d, partition 1 %d", busy, idle)
+}
