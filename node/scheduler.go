@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/handlers/process"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
@@ -39,8 +38,9 @@ func (n *Node) newScheduler(ctx context.Context) error {
 		}),
 	}
 	var err error
-	if pg, ok := n.store.(*pgstore.Store); ok {
-		if n.schedules, err = scheduler.Open(ctx, pg.Pool(), "", opts...); err != nil {
+	if n.pg != nil {
+		// The raw store: n.store may be wrapped in transforms.
+		if n.schedules, err = scheduler.Open(ctx, n.pg.Pool(), "", opts...); err != nil {
 			return fmt.Errorf("node: scheduler: %w", err)
 		}
 	} else {
