@@ -13,6 +13,7 @@ import (
 
 	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 )
 
 // --- the test domain: a counter ---
@@ -155,20 +156,10 @@ func stateOf(t testing.TB, d *aggregate.Dispatcher, id string) *Counter {
 	return res.State.(*Counter)
 }
 
-// waitFor polls cond until it returns nil or the deadline passes.
+// waitFor polls cond until it returns nil, failing t after total.
 func waitFor(t testing.TB, total time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, total, cond)
 }
 
 // instanceGoroutines counts the goroutines running aggregate code.

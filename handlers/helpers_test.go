@@ -16,25 +16,16 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/handlers"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/placement"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// waitFor polls cond every step until it returns nil or total passes.
+// waitFor polls cond until it returns nil, failing t after total.
 func waitFor(t testing.TB, total time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, total, cond)
 }
 
 // newRunner creates a runner with test-friendly intervals, closed at cleanup.

@@ -12,6 +12,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -118,17 +119,8 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, limit time.Duration, cond func() error) {
+// waitFor polls cond until it returns nil, failing t after total.
+func waitFor(t testing.TB, total time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s: %v", limit, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, total, cond)
 }

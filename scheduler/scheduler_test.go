@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/placement"
 	"github.com/ringleader-go/ringleader/scheduler"
 )
@@ -127,18 +128,12 @@ func startFirer(t *testing.T, cfg scheduler.FirerConfig, owns func(string) bool)
 	return f
 }
 
+// waitFor polls cond until it returns nil, failing t after limit with what it
+// waited for.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", limit, what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := testwait.Until(limit, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

@@ -107,7 +107,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("timed out after %s", el)
 	}
 	// The node got the client's deadline as its Timeout.
-	waitFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	waitFor(t, 5*time.Second, func() error {
 		if len(n.exec.Calls()) == 0 {
 			return errNotYet
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -136,20 +137,10 @@ func rawRequest(t *testing.T, nc *nats.Conn, subject string, hdr nats.Header, bo
 	return r
 }
 
-// waitFor polls cond every step until it returns nil or total passes.
-func waitFor(t *testing.T, total, step time.Duration, cond func() error) {
+// waitFor polls cond until it returns nil, failing t after total.
+func waitFor(t *testing.T, total time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(step)
-	}
+	testwait.For(t, total, cond)
 }
 
 func wantCode(t *testing.T, r transport.Reply, code string) {

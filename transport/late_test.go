@@ -121,7 +121,7 @@ func TestLateDeliveryAfterReconnect(t *testing.T) {
 			}
 
 			proxy.setCut(true)
-			waitFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			waitFor(t, 5*time.Second, func() error {
 				if nc.Status() != nats.RECONNECTING {
 					return errNotYet
 				}
@@ -132,7 +132,7 @@ func TestLateDeliveryAfterReconnect(t *testing.T) {
 				t.Fatalf("send while disconnected: %v, want ErrTimeout", err)
 			}
 			proxy.setCut(false)
-			waitFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			waitFor(t, 5*time.Second, func() error {
 				done, _ := n.obs.snapshot()
 				if !slices.ContainsFunc(done, func(d string) bool { return len(d) > 5 && d[:5] == "Late/" }) {
 					return errNotYet

@@ -408,7 +408,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	go func() { shutdown <- n.srv.Shutdown(context.Background()) }()
 
 	// New requests find no node (or an unavailable one) while the old one runs.
-	waitFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	waitFor(t, 5*time.Second, func() error {
 		r, err := c.Send(context.Background(), "Later", map[string]int{}, transport.WithTimeout(time.Second))
 		if errors.Is(err, transport.ErrNoNodes) || (err == nil && r.Code() == transport.CodeUnavailable) {
 			return nil

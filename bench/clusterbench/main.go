@@ -52,6 +52,9 @@ func main() {
 // cpuProfile is the -cpuprofile path prefix ("" for none).
 var cpuProfile string
 
+// lastCPU describes the CPU used by the last profiled case.
+var lastCPU string
+
 func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	ctx := context.Background()
 	suffix := make([]byte, 4)
@@ -166,7 +169,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			if err != nil {
 				return err
 			}
-			extra := fmt.Sprintf("%.0f allocs/cmd (process)", allocs)
+			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", allocs, lastCPU)
 			if size == 1 {
 				oneNode = r.PerSecond()
 			} else {
@@ -187,7 +190,8 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 }
 
 // profiled runs f, writing a CPU profile of it when -cpuprofile is set, and returns
-// its result with the heap allocations the whole process made per operation.
+// its result with the heap allocations the whole process made per operation; it
+// notes the CPU used meanwhile in lastCPU.
 func profiled(name string, f func() (load.Result, error)) (load.Result, float64, error) {
 	if cpuProfile != "" {
 		file, err := os.Create(cpuProfile + "." + name + ".pprof")
@@ -202,7 +206,9 @@ func profiled(name string, f func() (load.Result, error)) (load.Result, float64,
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	start := sampleCPU()
 	r, err := f()
+	lastCPU = cpuUse(start, sampleCPU())
 	runtime.ReadMemStats(&after)
 	if err != nil || r.Ops == 0 {
 		return r, 0, err

@@ -17,6 +17,7 @@ import (
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/handlers/process"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 )
 
 // localDispatcher is a process.Dispatcher calling an aggregate.Dispatcher directly,
@@ -424,22 +425,8 @@ func TestTransfersOnRunner(t *testing.T) {
 	}
 }
 
-// waitFor polls f until it returns nil or total passes.
-func waitFor(t testing.TB, total time.Duration, f func() error) {
+// waitFor polls cond until it returns nil, failing t after total.
+func waitFor(t testing.TB, total time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	step := time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(step)
-		if step < 50*time.Millisecond {
-			step *= 2
-		}
-	}
+	testwait.For(t, total, cond)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -342,20 +343,10 @@ func (c *cluster) waitHandlersOwned(limit time.Duration) error {
 	return waitUntil(limit, c.handlersOwned)
 }
 
-// waitUntil polls cond every 100ms until it returns nil or limit passes (then it
-// returns cond's last error).
+// waitUntil polls cond until it returns nil or limit passes (then it returns
+// cond's last error).
 func waitUntil(limit time.Duration, cond func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", limit, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testwait.Until(limit, cond)
 }
 
 // watchViews polls every running node's member list for d and returns the most

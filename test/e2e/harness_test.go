@@ -22,6 +22,7 @@ import (
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/testport"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -347,18 +348,12 @@ func (e *env) sendUntilAcked(typ string, body any, commandID string, limit time.
 	}
 }
 
+// waitFor polls cond until it returns nil, failing t after limit with what it
+// waited for.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	var last error
-	for {
-		if last = cond(); last == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", limit, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testwait.Until(limit, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
