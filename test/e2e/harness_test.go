@@ -359,6 +359,26 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() error) 
 
 // --- store checks -------------------------------------------------------------
 
+// checkMoney waits until the projection equals a replay of the store, then checks
+// the bank's invariants: streams without gaps, no negative balance, and balances
+// adding up to want. It returns the sum.
+func (e *env) checkMoney(want int64) int64 {
+	e.t.Helper()
+	proj := e.waitProjectionMatchesStore(60 * time.Second)
+	e.checkStreamsContiguous()
+	var total int64
+	for acct, row := range proj {
+		if row.Balance < 0 {
+			e.t.Errorf("account %s has a negative balance %d", acct, row.Balance)
+		}
+		total += row.Balance
+	}
+	if total != want {
+		e.t.Fatalf("money not conserved: balances add to %d, want %d", total, want)
+	}
+	return total
+}
+
 func (e *env) query(sql string, args ...any) pgx.Rows {
 	e.t.Helper()
 	rows, err := e.db.Query(context.Background(), strings.ReplaceAll(sql, "EVENTS", pgx.Identifier{e.schema, "events"}.Sanitize()), args...)

@@ -311,18 +311,7 @@ func TestTransfersRacingTheirExpiry(t *testing.T) {
 		}
 		return nil
 	})
-	proj := e.waitProjectionMatchesStore(60 * time.Second)
-	e.checkStreamsContiguous()
-	var total int64
-	for acct, row := range proj {
-		if row.Balance < 0 {
-			t.Errorf("account %s has a negative balance %d", acct, row.Balance)
-		}
-		total += row.Balance
-	}
-	if total != accounts*initial {
-		t.Fatalf("money not conserved: balances add to %d, want %d", total, accounts*initial)
-	}
+	e.checkMoney(accounts * initial)
 	for _, p := range []string{"n1", "n2", "n3"} {
 		parts, err := getHandlers(e.node(p).admin)
 		if err != nil {
