@@ -26,12 +26,17 @@
 // A handler with Partitions K has partitions 0…K-1. Partition i is the ring key
 // placement.HandlerPartitionKey(name, i) and receives the events of every stream s
 // with placement.StreamPartition(s, K) == i, in global order and hence in stream
-// order. It reads $all from its checkpoint+1 in pages of BatchSize through
-// eventstore.AllReader.ReadAll, whose visibility watermark guarantees that nothing
-// is skipped, and it passes over other partitions' events but still advances its
-// checkpoint past them (one compare-and-set per page), so it never re-scans them.
-// An idle partition sleeps until eventstore.Notifier.SubscribeAppends wakes it, with
-// a slow safety poll (RunnerConfig.PollInterval, 1s).
+// order, up to BatchSize events per page. The runner has one reader of $all
+// (eventstore.AllReader.ReadAll, whose visibility watermark guarantees that nothing
+// is skipped) shared by all its partitions: it keeps the most recent events in
+// memory and hands each partition its own; a partition far behind reads the store
+// directly. A partition passes over other partitions' events without writing its
+// checkpoint for them: it saves that progress with its next event's commit, after
+// PollInterval idle, or when it stops here, so a restart may look at them again but
+// never skips one. An idle partition sleeps until the store's append notification
+// (eventstore.Notifier.SubscribeAppends, one subscription per runner) wakes it, with
+// a slow safety poll (RunnerConfig.PollInterval, 1s). Events are shared between
+// partitions: a handler must not modify an event's Data or Metadata.
 //
 // The checkpoint of partition i is named CheckpointName(name, i), "handler:<name>#<i>",
 // holds the global position of the last event processed, and only moves forward by
