@@ -122,8 +122,10 @@ func (h Handler) Validate() error {
 
 // Projection is a PostgreSQL read model: the rows Project writes and the partition's
 // checkpoint commit in one transaction, so each event's effect is applied exactly
-// once even across crashes, moves and splits. A runner needs RunnerConfig.PG to run
-// projections.
+// once even across crashes, moves and splits. The transaction commits with
+// synchronous_commit off: a PostgreSQL crash may lose its last few milliseconds of
+// projection commits (rows and checkpoints together), which are then projected
+// again. A runner needs RunnerConfig.PG to run projections.
 type Projection struct {
 	Spec
 	// Setup creates the read model's tables idempotently (CREATE TABLE IF NOT
