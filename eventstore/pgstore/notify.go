@@ -69,9 +69,12 @@ func (n *notifier) appended() {
 }
 
 // minNotifyInterval spaces NOTIFYs: appends in between share one. It bounds the extra
-// load on PostgreSQL under heavy appending and adds at most this much to the time
-// another process takes to notice new events.
-const minNotifyInterval = time.Millisecond
+// load on PostgreSQL under heavy appending (each NOTIFY is a transaction of its own,
+// and they serialise at commit) to 200 a second, and adds at most this much to the
+// time another process takes to notice new events; after a quiet spell the first
+// append is announced at once. This process's own subscribers are woken at the
+// append, without waiting for it.
+const minNotifyInterval = 5 * time.Millisecond
 
 // send issues one NOTIFY for however many appends happened since the last one. The
 // NOTIFY's transaction does not wait for its commit record to reach disk: a lost
