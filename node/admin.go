@@ -72,7 +72,13 @@ func (n *Node) startAdmin() error {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(dashboardHTML)
 	})
-	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	token, err := n.cfg.AdminTokenValue()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	n.adminToken = token
+	n.admin = &http.Server{Handler: requireToken(token, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := n.admin.Serve(ln); err != nil && err != http.ErrServerClosed {
 			n.log.Error().Err(err).Msg("admin listener failed")

@@ -72,8 +72,9 @@ type Node struct {
 	// rebalance serialises passivations after ring changes.
 	rebalance sync.Mutex
 
-	admin     *http.Server
-	adminAddr string
+	admin      *http.Server
+	adminAddr  string
+	adminToken string // "" when none is required
 	// ready is set once the node takes commands; /healthz reports it.
 	ready atomic.Bool
 
@@ -142,7 +143,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 
-	n.nc, err = nats.Connect(joinURLs(cfg.NATSURLs),
+	secOpts, err := natsOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.nc, err = nats.Connect(joinURLs(cfg.NATSURLs), append(secOpts,
 		nats.Name("ringleader-"+cfg.NodeID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -152,7 +157,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: connect to NATS at %s: %w", joinURLs(cfg.NATSURLs), err)
 	}
@@ -160,15 +165,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if cfg.Cluster == config.ClusterGossip {
 		host, port, _ := net.SplitHostPort(cfg.GossipAddr)
 		cc := cluster.Config{
-			NodeID:    cfg.NodeID,
-			BindAddr:  host,
-			BindPort:  atoi(port),
-			Seeds:     cfg.Seeds,
-			SecretKey: cfg.GossipKeyBytes(),
-			Label:     cfg.ClusterLabel,
-			Meta:      cluster.Meta{NodeID: cfg.NodeID, AdminAddr: n.adminAddr, Version: n.version},
-			OnChange:  n.setMembers,
-			Logger:    n.log,
+			NodeID:        cfg.NodeID,
+			BindAddr:      host,
+			BindPort:      atoi(port),
+			Seeds:         cfg.Seeds,
+			SecretKey:     cfg.GossipKeyBytes(),
+			SecondaryKeys: cfg.GossipKeysExtraBytes(),
+			AllowedCIDRs:  cfg.GossipAllowedCIDRs,
+			Label:         cfg.ClusterLabel,
+			Meta:          cluster.Meta{NodeID: cfg.NodeID, AdminAddr: n.adminAddr, Version: n.version},
+			OnChange:      n.setMembers,
+			Logger:        n.log,
 		}
 		if cfg.AdvertiseAddr != "" {
 			ahost, aport, _ := net.SplitHostPort(cfg.AdvertiseAddr)
