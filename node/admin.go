@@ -67,6 +67,9 @@ func (n *Node) startAdmin() error {
 	mux.HandleFunc("GET /cluster", n.handleCluster)
 	mux.HandleFunc("GET /handlers", n.handleHandlers)
 	mux.HandleFunc("POST /handlers/{name}/reset", n.handleReset)
+	mux.HandleFunc("GET /stats", n.handleStats)
+	mux.HandleFunc("GET /overview", n.handleOverview)
+	mux.HandleFunc("GET /streams/{id}", n.handleStream)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

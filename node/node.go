@@ -269,6 +269,7 @@ func (n *Node) setMembers(members []placement.Member) {
 	n.log.Info().Strs("members", ids).Int("partitions_moved", len(moves)).Str("ring", ring.Fingerprint()).Msg("membership changed")
 	if n.metrics != nil {
 		n.metrics.moves.Add(float64(len(moves)))
+		n.metrics.moveCount.Add(int64(len(moves)))
 	}
 	if len(moves) > 0 && n.dispatcher != nil {
 		go n.passivateMoved()
