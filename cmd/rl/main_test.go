@@ -84,7 +84,7 @@ func TestSendMembersRingHandlersEvents(t *testing.T) {
 	}
 
 	out, errs, code = w.rl(t, "", "members")
-	if code != 0 || !regexp.MustCompile(`(?m)^rl1\s+` + regexp.QuoteMeta(w.admin) + `\s+test\s+\d+`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?m)^rl1\s+`+regexp.QuoteMeta(w.admin)+`\s+test\s+\d+`).MatchString(out) {
 		t.Fatalf("members: code %d\n%s%s", code, out, errs)
 	}
 	out, errs, code = w.rl(t, "", "ring")
