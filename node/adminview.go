@@ -19,11 +19,18 @@ type commandCounts struct {
 	counts map[string]map[string]int64 // type → code → count
 }
 
+// maxCountedTypes bounds the command types /stats tells apart: the type comes from
+// the subject a client chose, so past this many the rest count as "(other)".
+const maxCountedTypes = 100
+
 func (c *commandCounts) add(commandType, code string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.counts == nil {
 		c.counts = map[string]map[string]int64{}
+	}
+	if _, seen := c.counts[commandType]; !seen && len(c.counts) >= maxCountedTypes {
+		commandType = "(other)"
 	}
 	m := c.counts[commandType]
 	if m == nil {
@@ -61,7 +68,9 @@ type StatsView struct {
 	Time time.Time `json:"time"`
 	// LiveAggregates is the number of aggregate instances in memory.
 	LiveAggregates int `json:"live_aggregates"`
-	// CommandsOK and CommandsFailed count the commands answered since start-up.
+	// CommandsOK and CommandsFailed count the commands this node executed (or
+	// refused) since start-up; a command forwarded to its owner counts on the owner
+	// only, so the members' counts add up to the cluster's.
 	CommandsOK     int64 `json:"commands_ok"`
 	CommandsFailed int64 `json:"commands_failed"`
 	// Commands counts answered commands by type, then by outcome code ("ok" or a

@@ -85,7 +85,9 @@ func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed 
 		code = "ok"
 	}
 	m.commands.WithLabelValues(commandType, code).Inc()
-	m.counts.add(commandType, code)
+	if !forwarded { // the owner reports it too: count each command once per cluster
+		m.counts.add(commandType, code)
+	}
 	m.latency.WithLabelValues(commandType).Observe(elapsed.Seconds())
 }
 
