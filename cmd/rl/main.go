@@ -8,7 +8,7 @@
 //	rl events <stream>               list a stream's events (admin /streams/{id})
 //
 // NATS settings (send): --nats (RL_NATS), --prefix (RL_PREFIX), --nats-creds,
-// --nats-nkey, --nats-tls-ca, --nats-tls-cert, --nats-tls-key. Admin settings (the
+// --nats-nkey, --nats-tls-ca, --nats-tls-cert, --nats-tls-key, --inbox-prefix. Admin settings (the
 // others): --admin (RL_ADMIN_ADDR, default 127.0.0.1:8080; a URL or host:port) and
 // --token (RL_ADMIN_TOKEN; sent as Authorization: Bearer). `rl <command> -h` lists a
 // command's flags.

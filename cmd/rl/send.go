@@ -31,6 +31,7 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	tlsCA := fs.String("nats-tls-ca", env("RL_NATS_TLS_CA"), "PEM CAs for the NATS servers (env RL_NATS_TLS_CA)")
 	tlsCert := fs.String("nats-tls-cert", env("RL_NATS_TLS_CERT"), "PEM client certificate (env RL_NATS_TLS_CERT)")
 	tlsKey := fs.String("nats-tls-key", env("RL_NATS_TLS_KEY"), "PEM client key (env RL_NATS_TLS_KEY)")
+	inbox := fs.String("inbox-prefix", env("RL_INBOX_PREFIX"), "reply inbox prefix, when NATS permissions restrict the client to its own (env RL_INBOX_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +64,9 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 			return fmt.Errorf("--nats-nkey %s: %w", *nkey, err)
 		}
 		opts = append(opts, o)
+	}
+	if *inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(*inbox))
 	}
 	if *tlsCA != "" {
 		opts = append(opts, nats.RootCAs(*tlsCA))
