@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			SecondaryKeys: cfg.GossipKeysExtraBytes(),
 			AllowedCIDRs:  cfg.GossipAllowedCIDRs,
 			Label:         cfg.ClusterLabel,
-			Meta:          cluster.Meta{NodeID: cfg.NodeID, AdminAddr: n.adminAddr, Version: n.version},
+			Meta:          cluster.Meta{NodeID: cfg.NodeID, AdminAddr: advertisedAdmin(n.adminAddr, cfg.AdvertiseAddr, cfg.GossipAddr), Version: n.version},
 			OnChange:      n.setMembers,
 			Logger:        n.log,
 		}
