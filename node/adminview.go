@@ -87,8 +87,12 @@ type StatsView struct {
 // (fetched from the member's admin listener with this node's token), and every
 // handler partition with its ring owner.
 type OverviewView struct {
-	Cluster  ClusterView           `json:"cluster"`
-	Stats    map[string]StatsView  `json:"stats"`
+	// Cluster is /cluster of the answering node.
+	Cluster ClusterView `json:"cluster"`
+	// Stats holds each member's /stats, by member id (with Error set for a member
+	// that could not be read).
+	Stats map[string]StatsView `json:"stats"`
+	// Handlers are the handler partitions, as in /handlers.
 	Handlers []HandlerPartitionRow `json:"handlers"`
 	// HandlersError is set when the handler status could not be read.
 	HandlersError string `json:"handlers_error,omitempty"`
@@ -104,15 +108,18 @@ type HandlerPartitionRow struct {
 
 // StreamView is the JSON of /streams/{id}.
 type StreamView struct {
+	// Stream is the stream id asked for.
 	Stream string `json:"stream"`
 	// From is the first stream version asked for; Next is the one to ask for next
 	// (0 when the page was not full: the end was reached).
-	From   int64         `json:"from"`
-	Next   int64         `json:"next,omitempty"`
+	From int64 `json:"from"`
+	Next int64 `json:"next,omitempty"`
+	// Events are the page's events in stream order.
 	Events []StreamEvent `json:"events"`
 }
 
-// StreamEvent is one event in StreamView.
+// StreamEvent is one event in StreamView: eventstore.RecordedEvent as JSON (the
+// fields mean the same).
 type StreamEvent struct {
 	StreamVersion  int64             `json:"stream_version"`
 	GlobalPosition int64             `json:"global_position"`
