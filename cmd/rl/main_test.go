@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/node"
+	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
 
@@ -48,6 +52,55 @@ func startNode(t *testing.T, schema string) world {
 	}
 	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
 	return w
+}
+
+// startNodeProcess starts the node binary (built without the race detector, so that
+// a projection replays at production speed) gossip-less on schema, with an admin
+// token, and waits until it is healthy; it gets SIGTERM when the test ends.
+func startNodeProcess(t *testing.T, schema string) world {
+	t.Helper()
+	natstest.Connect(t)
+	w := world{schema: schema, prefix: natstest.Prefix(t), admin: fmt.Sprintf("127.0.0.1:%d", testport.Free(t)), token: "rl-test-token"}
+	cmd := exec.Command(nodebin.Build(t, false), "run", "--node-id=rl1", "--nats="+natstest.URL(), "--prefix="+w.prefix,
+		"--dsn="+pgtest.NodeDSN(), "--schema="+schema, "--cluster=none", "--admin-addr="+w.admin, "--admin-token="+w.token)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("---- node log ----\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + w.admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return w
+			}
+		}
+		select {
+		case <-done:
+			t.Fatal("the node exited")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not become healthy: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // rl runs the CLI with the world's settings in the environment.
@@ -144,7 +197,8 @@ func appendAccounts(t *testing.T, schema string, accounts, perAccount int) {
 	}
 }
 
-// TestReplayShowsProgress: `rl replay bank_accounts` on a 100k-event store resets
+// TestReplayShowsProgress: `rl replay bank_accounts` against a node process on a
+// 100k-event store resets
 // the projection and prints progress lines whose percentage rises to 100% with an
 // ETA, and the rebuilt projection holds every account's balance.
 func TestReplayShowsProgress(t *testing.T) {
@@ -156,7 +210,7 @@ func TestReplayShowsProgress(t *testing.T) {
 	began := time.Now()
 	appendAccounts(t, schema, accounts, perAccount)
 	t.Logf("appended %d events in %s", accounts*perAccount, time.Since(began).Round(time.Millisecond))
-	w := startNode(t, schema)
+	w := startNodeProcess(t, schema)
 
 	// Let the projection's first catch-up finish, so that the replay is the job measured.
 	waitLag0 := func() {
