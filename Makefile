@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 BIN      := bin
 
-.PHONY: all build test test-short bench chaos demo lint fmt services FORCE
+.PHONY: all build test test-short bench chaos demo lint fmt services fuzz FORCE
 
 all: lint test
 
@@ -47,6 +47,12 @@ CHAOS_SEED ?= 1
 chaos:
 	$(GO) test -count=1 -v -run 'TestChaos|TestCheckersCatchBrokenBuild' -timeout 20m ./test/chaos/ \
 		-args -chaos.all -chaos.seed=$(CHAOS_SEED)
+
+## fuzz: fuzz the command request decoder (FUZZTIME, default 10m); new crashers land in
+## transport/testdata/fuzz/FuzzDecodeRequest (keep them: `make test` replays the corpus)
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./transport/
 
 ## demo: start NATS and a 3-node local cluster, send bank commands, show who owned
 ## what; runs until Ctrl-C

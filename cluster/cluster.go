@@ -83,6 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	cfg.Seeds = slices.Clone(cfg.Seeds)
 	cfg.SecretKey = slices.Clone(cfg.SecretKey)
+	cfg.SecondaryKeys = slices.Clone(cfg.SecondaryKeys)
 
 	meta, err := cfg.Meta.encode()
 	if err != nil {
@@ -136,7 +137,15 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, *memberlist.NetTranspo
 	mc.Logger = log.New(logWriter{log: c.log}, "", 0)
 	mc.BindAddr = cfg.BindAddr
 	mc.Label = cfg.Label
-	mc.SecretKey = cfg.SecretKey
+	if len(cfg.SecretKey) > 0 {
+		// The keyring's primary key encrypts; every key in it decrypts.
+		kr, err := memberlist.NewKeyring(cfg.SecondaryKeys, cfg.SecretKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: keyring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if len(cfg.AllowedCIDRs) > 0 {
 		nets, err := memberlist.ParseCIDRs(cfg.AllowedCIDRs)
 		if err != nil {

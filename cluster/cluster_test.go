@@ -215,6 +215,29 @@ func TestWrongSecretKeyCannotJoin(t *testing.T) {
 	}
 }
 
+// TestKeyringRotation is the middle step of a gossip key rotation: one node still
+// encrypts with the old key, another already with the new one, and each keeps the
+// other's key as a secondary (decrypt-only) key, so they gossip; a node that has
+// only the new key cannot join one that has only the old.
+func TestKeyringRotation(t *testing.T) {
+	key2 := []byte("fedcba9876543210")
+	n1 := startNode(t, "n1", func(c *Config) { c.SecretKey = key1; c.SecondaryKeys = [][]byte{key2} })
+	n2 := startNode(t, "n2", func(c *Config) {
+		c.SecretKey = key2
+		c.SecondaryKeys = [][]byte{key1}
+		c.Seeds = []string{n1.GossipAddr()}
+	})
+	waitFor(t, 5*time.Second, sees([]string{"n1", "n2"}, n1, n2))
+
+	old := startNode(t, "old", func(c *Config) { c.SecretKey = key1 })
+	fresh := startNode(t, "new", func(c *Config) {
+		c.SecretKey = key2
+		c.Seeds = []string{old.GossipAddr()}
+		c.JoinRetry = 50 * time.Millisecond
+	})
+	assertNeverMerge(t, old, fresh)
+}
+
 func TestDifferentLabelCannotJoin(t *testing.T) {
 	n1 := startNode(t, "n1", func(c *Config) { c.Label = "alpha" })
 	n2 := startNode(t, "n2", func(c *Config) {

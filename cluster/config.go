@@ -82,6 +82,12 @@ type Config struct {
 	// use the same key. Nil means plaintext gossip.
 	SecretKey []byte
 
+	// SecondaryKeys are further keys of the keyring: gossip encrypted with
+	// any of them is accepted, but only SecretKey encrypts. They let a key
+	// be rotated with rolling restarts and no split (see doc.go). Each must
+	// be 16, 24 or 32 bytes; they need SecretKey. Nil means none.
+	SecondaryKeys [][]byte
+
 	// Label, if set, is attached to every gossip packet and stream (and
 	// authenticated when SecretKey is set); nodes with a different label are
 	// ignored, so two clusters sharing a network cannot merge. At most 255
@@ -284,6 +290,14 @@ func (c Config) Validate() error {
 	if len(c.SecretKey) > 0 {
 		if err := memberlist.ValidateKey(c.SecretKey); err != nil {
 			bad("bad secret key length %d: must be 16, 24 or 32 bytes (AES-128/192/256)", len(c.SecretKey))
+		}
+	}
+	if len(c.SecondaryKeys) > 0 && len(c.SecretKey) == 0 {
+		bad("secondary keys without a SecretKey: the primary key encrypts, secondary keys only decrypt")
+	}
+	for i, k := range c.SecondaryKeys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			bad("bad secondary key %d length %d: must be 16, 24 or 32 bytes", i+1, len(k))
 		}
 	}
 	if len(c.Label) > memberlist.LabelMaxSize {

@@ -99,7 +99,10 @@
 //
 // SecretKey turns on memberlist's AES-GCM encryption of every packet and
 // stream; a node with another key, or none, cannot join (its packets fail to
-// decrypt). Label keeps clusters sharing a network apart (authenticated with
+// decrypt). SecondaryKeys complete memberlist's keyring: they decrypt, only
+// SecretKey encrypts. To rotate without a split, restart the nodes one by one
+// (1) with the new key added as a secondary key, (2) with the new key as
+// SecretKey and the old one secondary, (3) without the old key. Label keeps clusters sharing a network apart (authenticated with
 // the key when one is set). AllowedCIDRs limits which source networks may
 // take part. A node that is not a Ringleader member (its meta is not a Meta
 // naming itself) is refused.

@@ -53,11 +53,35 @@ type Config struct {
 	Seeds []string `json:"seeds"`
 	// GossipKey encrypts gossip: base64 of 16, 24 or 32 bytes. Empty: no encryption.
 	GossipKey string `json:"gossip_key"`
+	// GossipKeysExtra are further gossip keys (base64 each) that decrypt but never
+	// encrypt: the memberlist keyring holds GossipKey as its primary key and these as
+	// secondary ones, so keys can be rotated without a cluster split (README,
+	// "Rotating the gossip key"). They need GossipKey.
+	GossipKeysExtra []string `json:"gossip_keys_extra"`
+	// GossipAllowedCIDRs, if set, restricts the source networks that may gossip with
+	// this node (e.g. 10.0.0.0/8). Empty: any.
+	GossipAllowedCIDRs []string `json:"gossip_allowed_cidrs"`
 	// ClusterLabel keeps clusters that share a network apart. Optional.
 	ClusterLabel string `json:"cluster_label"`
 	// AdminAddr is where the admin HTTP listener (/healthz, /cluster, /metrics) binds.
 	// Default 127.0.0.1:8080; empty string in a file or "off" disables it.
 	AdminAddr string `json:"admin_addr"`
+	// AdminToken, if set, is the bearer token every admin request but /healthz must
+	// carry (Authorization: Bearer <token>). Prefer AdminTokenFile or the environment
+	// (a flag shows in ps). Empty (and no file): no token is required.
+	AdminToken string `json:"admin_token"`
+	// AdminTokenFile names a file holding AdminToken (surrounding space ignored).
+	AdminTokenFile string `json:"admin_token_file"`
+	// NATSCreds names a NATS credentials file (JWT and nkey seed, nats.UserCredentials).
+	NATSCreds string `json:"nats_creds"`
+	// NATSNkey names a file holding an nkey seed (nats.NkeyOptionFromSeed).
+	NATSNkey string `json:"nats_nkey"`
+	// NATSTLSCA names a PEM file of CAs that NATS servers' certificates must chain to.
+	NATSTLSCA string `json:"nats_tls_ca"`
+	// NATSTLSCert and NATSTLSKey name the PEM client certificate and key for NATS
+	// (mutual TLS); set both or neither.
+	NATSTLSCert string `json:"nats_tls_cert"`
+	NATSTLSKey  string `json:"nats_tls_key"`
 	// CommandTimeout is how long a command may take when the request names no Timeout. Default 5s.
 	CommandTimeout time.Duration `json:"command_timeout"`
 	// MaxBodyBytes limits a command request's body. Default 1 MiB.
@@ -164,8 +188,17 @@ func settings() []setting {
 		{"advertise-addr", "host:port other nodes reach this node's gossip on", str(func(c *Config) *string { return &c.AdvertiseAddr })},
 		{"seeds", "comma-separated host:port gossip addresses to join", list(func(c *Config) *[]string { return &c.Seeds })},
 		{"gossip-key", "base64 key (16, 24 or 32 bytes) encrypting gossip", str(func(c *Config) *string { return &c.GossipKey })},
+		{"gossip-keys-extra", "comma-separated further base64 gossip keys that decrypt only (key rotation)", list(func(c *Config) *[]string { return &c.GossipKeysExtra })},
+		{"gossip-allowed-cidrs", "comma-separated networks allowed to gossip with this node (default any)", list(func(c *Config) *[]string { return &c.GossipAllowedCIDRs })},
 		{"cluster-label", "label that keeps clusters on one network apart", str(func(c *Config) *string { return &c.ClusterLabel })},
 		{"admin-addr", "host:port of the admin HTTP listener, or off", str(func(c *Config) *string { return &c.AdminAddr })},
+		{"admin-token", "bearer token required by the admin listener except /healthz (prefer the env or a file)", str(func(c *Config) *string { return &c.AdminToken })},
+		{"admin-token-file", "file holding the admin bearer token", str(func(c *Config) *string { return &c.AdminTokenFile })},
+		{"nats-creds", "NATS credentials file (JWT + nkey seed)", str(func(c *Config) *string { return &c.NATSCreds })},
+		{"nats-nkey", "file holding a NATS nkey seed", str(func(c *Config) *string { return &c.NATSNkey })},
+		{"nats-tls-ca", "PEM file of CAs for the NATS servers' certificates", str(func(c *Config) *string { return &c.NATSTLSCA })},
+		{"nats-tls-cert", "PEM client certificate for NATS (with --nats-tls-key)", str(func(c *Config) *string { return &c.NATSTLSCert })},
+		{"nats-tls-key", "PEM client key for NATS (with --nats-tls-cert)", str(func(c *Config) *string { return &c.NATSTLSKey })},
 		{"command-timeout", "default command timeout", dur(func(c *Config) *time.Duration { return &c.CommandTimeout })},
 		{"max-body-bytes", "largest command body accepted", num(func(c *Config) *int { return &c.MaxBodyBytes })},
 		{"max-live-aggregates", "aggregates kept in memory at most", num(func(c *Config) *int { return &c.MaxLiveAggregates })},
@@ -319,11 +352,43 @@ func (c Config) Validate() error {
 		bad("cluster mode %q is neither %q nor %q", c.Cluster, ClusterGossip, ClusterNone)
 	}
 	if c.GossipKey != "" {
-		if key, err := base64.StdEncoding.DecodeString(c.GossipKey); err != nil {
-			bad("gossip key is not base64: %v", err)
-		} else if n := len(key); n != 16 && n != 24 && n != 32 {
-			bad("gossip key is %d bytes; it must be 16, 24 or 32", n)
+		if err := checkGossipKey(c.GossipKey); err != nil {
+			bad("gossip key %v", err)
 		}
+	}
+	if len(c.GossipKeysExtra) > 0 && c.GossipKey == "" {
+		bad("extra gossip keys are set but no gossip key (--gossip-key): the primary key encrypts, extra keys only decrypt")
+	}
+	for i, k := range c.GossipKeysExtra {
+		if err := checkGossipKey(k); err != nil {
+			bad("extra gossip key %d %v", i+1, err)
+		}
+	}
+	for _, s := range c.GossipAllowedCIDRs {
+		if _, _, err := net.ParseCIDR(s); err != nil {
+			bad("gossip allowed CIDR %q is not a network such as 10.0.0.0/8", s)
+		}
+	}
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		bad("set the admin token by --admin-token or by --admin-token-file, not both")
+	}
+	if _, err := c.AdminTokenValue(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range []struct{ what, path string }{
+		{"NATS credentials file (--nats-creds)", c.NATSCreds}, {"NATS nkey seed file (--nats-nkey)", c.NATSNkey},
+		{"NATS TLS CA file (--nats-tls-ca)", c.NATSTLSCA}, {"NATS TLS certificate (--nats-tls-cert)", c.NATSTLSCert},
+		{"NATS TLS key (--nats-tls-key)", c.NATSTLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad("%s: %v", f.what, err)
+		}
+	}
+	if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+		bad("NATS client TLS needs both --nats-tls-cert and --nats-tls-key")
 	}
 	if c.AdminAddr != "" && c.AdminAddr != "off" {
 		if err := checkHostPort(c.AdminAddr); err != nil {
@@ -438,6 +503,45 @@ func (c Config) GossipKeyBytes() []byte {
 	}
 	key, _ := base64.StdEncoding.DecodeString(c.GossipKey)
 	return key
+}
+
+// AdminTokenValue returns the admin bearer token, from AdminToken or read from
+// AdminTokenFile; "" when neither is set (no token required).
+func (c Config) AdminTokenValue() (string, error) {
+	if c.AdminTokenFile == "" {
+		return strings.TrimSpace(c.AdminToken), nil
+	}
+	b, err := os.ReadFile(c.AdminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("config: admin token file: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("config: admin token file %s is empty", c.AdminTokenFile)
+	}
+	return v, nil
+}
+
+// GossipKeysExtraBytes returns the decoded extra gossip keys. Call after Validate.
+func (c Config) GossipKeysExtraBytes() [][]byte {
+	var out [][]byte
+	for _, k := range c.GossipKeysExtra {
+		key, _ := base64.StdEncoding.DecodeString(k)
+		out = append(out, key)
+	}
+	return out
+}
+
+// checkGossipKey checks one base64 gossip key; the error completes "gossip key …".
+func checkGossipKey(v string) error {
+	key, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return fmt.Errorf("is not base64: %v", err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("is %d bytes; it must be 16, 24 or 32 (e.g. head -c32 /dev/urandom | base64)", n)
+	}
+	return nil
 }
 
 // AdminEnabled reports whether the admin listener should run.

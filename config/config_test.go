@@ -139,3 +139,63 @@ func TestMasterKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestSecuritySettings(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(" s3cret \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key1 := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	key2 := "ZmVkY2JhOTg3NjU0MzIxMA=="                     // 16 bytes
+	cfg, err := config.Load([]string{"--dsn=x", "--admin-token-file=" + tokenFile, "--gossip-key=" + key1,
+		"--gossip-keys-extra=" + key2, "--gossip-allowed-cidrs=10.0.0.0/8,127.0.0.0/8"}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := cfg.AdminTokenValue(); err != nil || tok != "s3cret" {
+		t.Fatalf("admin token %q, %v", tok, err)
+	}
+	if extra := cfg.GossipKeysExtraBytes(); len(extra) != 1 || len(extra[0]) != 16 {
+		t.Fatalf("extra keys %v", extra)
+	}
+	if len(cfg.GossipAllowedCIDRs) != 2 {
+		t.Fatalf("cidrs %v", cfg.GossipAllowedCIDRs)
+	}
+	env := envOf(map[string]string{"RL_ADMIN_TOKEN": "from-env"})
+	if cfg, err = config.Load([]string{"--dsn=x"}, env, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := cfg.AdminTokenValue(); tok != "from-env" {
+		t.Fatalf("admin token from RL_ADMIN_TOKEN: %q", tok)
+	}
+}
+
+func TestSecurityErrorsAreClear(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"extra key without a primary", []string{"--dsn=x", "--gossip-keys-extra=ZmVkY2JhOTg3NjU0MzIxMA=="}, []string{"no gossip key"}},
+		{"bad extra key", []string{"--dsn=x", "--gossip-key=ZmVkY2JhOTg3NjU0MzIxMA==", "--gossip-keys-extra=c2hvcnQ="}, []string{"extra gossip key 1 is 5 bytes"}},
+		{"bad cidr", []string{"--dsn=x", "--gossip-allowed-cidrs=10.0.0.0"}, []string{`gossip allowed CIDR "10.0.0.0"`}},
+		{"token twice", []string{"--dsn=x", "--admin-token=a", "--admin-token-file=" + missing}, []string{"not both", "admin token file"}},
+		{"missing NATS files", []string{"--dsn=x", "--nats-creds=" + missing, "--nats-nkey=" + missing, "--nats-tls-ca=" + missing, "--nats-tls-cert=" + missing},
+			[]string{"NATS credentials file (--nats-creds)", "NATS nkey seed file", "NATS TLS CA file", "needs both --nats-tls-cert and --nats-tls-key"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Load(c.args, envOf(nil), io.Discard)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}

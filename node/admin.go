@@ -67,12 +67,21 @@ func (n *Node) startAdmin() error {
 	mux.HandleFunc("GET /cluster", n.handleCluster)
 	mux.HandleFunc("GET /handlers", n.handleHandlers)
 	mux.HandleFunc("POST /handlers/{name}/reset", n.handleReset)
+	mux.HandleFunc("GET /stats", n.handleStats)
+	mux.HandleFunc("GET /overview", n.handleOverview)
+	mux.HandleFunc("GET /streams/{id}", n.handleStream)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(dashboardHTML)
 	})
-	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	token, err := n.cfg.AdminTokenValue()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	n.adminToken = token
+	n.admin = &http.Server{Handler: requireToken(token, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := n.admin.Serve(ln); err != nil && err != http.ErrServerClosed {
 			n.log.Error().Err(err).Msg("admin listener failed")

@@ -11,6 +11,13 @@
 // rehydrates them from the store on their next command. In ClusterNone mode the ring
 // holds only this node, so it owns everything and the store arbitrates between nodes.
 //
+// # Admin listener
+//
+// admin.go and adminview.go serve /healthz, /cluster, /handlers, the reset, /stats,
+// /overview, /streams/{id}, /metrics and the embedded dashboard (dashboard.html,
+// which draws /overview). With an admin token every request but /healthz must carry
+// it (security.go): a bearer header, or the cookie the dashboard's ?token= sets.
+//
 // # Lifecycle
 //
 // Start brings the parts up in dependency order and returns a running node; Shutdown

@@ -143,13 +143,13 @@ func (c *handlerCollector) Collect(ch chan<- prometheus.Metric) {
 
 // handlersView is the JSON of /handlers.
 type handlersView struct {
-	Node       string                     `json:"node"`
-	Partitions []handlers.PartitionStatus `json:"partitions"`
+	Node       string                `json:"node"`
+	Partitions []HandlerPartitionRow `json:"partitions"`
 }
 
 func (n *Node) handlersStatus(ctx context.Context) (handlersView, error) {
-	statuses, err := n.runner.Status(ctx)
-	return handlersView{Node: n.cfg.NodeID, Partitions: statuses}, err
+	rows, err := n.handlerRows(ctx)
+	return handlersView{Node: n.cfg.NodeID, Partitions: rows}, err
 }
 
 // resetReply is the JSON answer of POST /handlers/{name}/reset.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,9 @@ type metrics struct {
 	moves     prometheus.Counter
 	handled   *prometheus.CounterVec
 	failures  *prometheus.CounterVec
+	// counts and moveCount feed /stats.
+	counts    commandCounts
+	moveCount atomic.Int64
 }
 
 func newMetrics(n *Node) *metrics {
@@ -81,6 +85,9 @@ func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed 
 		code = "ok"
 	}
 	m.commands.WithLabelValues(commandType, code).Inc()
+	if !forwarded { // the owner reports it too: count each command once per cluster
+		m.counts.add(commandType, code)
+	}
 	m.latency.WithLabelValues(commandType).Observe(elapsed.Seconds())
 }
 

@@ -77,8 +77,9 @@ type Node struct {
 	// rebalance serialises passivations after ring changes.
 	rebalance sync.Mutex
 
-	admin     *http.Server
-	adminAddr string
+	admin      *http.Server
+	adminAddr  string
+	adminToken string // "" when none is required
 	// ready is set once the node takes commands; /healthz reports it.
 	ready atomic.Bool
 
@@ -150,7 +151,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 
-	n.nc, err = nats.Connect(joinURLs(cfg.NATSURLs),
+	secOpts, err := natsOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.nc, err = nats.Connect(joinURLs(cfg.NATSURLs), append(secOpts,
 		nats.Name("ringleader-"+cfg.NodeID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -160,7 +165,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: connect to NATS at %s: %w", joinURLs(cfg.NATSURLs), err)
 	}
@@ -168,15 +173,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if cfg.Cluster == config.ClusterGossip {
 		host, port, _ := net.SplitHostPort(cfg.GossipAddr)
 		cc := cluster.Config{
-			NodeID:    cfg.NodeID,
-			BindAddr:  host,
-			BindPort:  atoi(port),
-			Seeds:     cfg.Seeds,
-			SecretKey: cfg.GossipKeyBytes(),
-			Label:     cfg.ClusterLabel,
-			Meta:      cluster.Meta{NodeID: cfg.NodeID, AdminAddr: n.adminAddr, Version: n.version},
-			OnChange:  n.setMembers,
-			Logger:    n.log,
+			NodeID:        cfg.NodeID,
+			BindAddr:      host,
+			BindPort:      atoi(port),
+			Seeds:         cfg.Seeds,
+			SecretKey:     cfg.GossipKeyBytes(),
+			SecondaryKeys: cfg.GossipKeysExtraBytes(),
+			AllowedCIDRs:  cfg.GossipAllowedCIDRs,
+			Label:         cfg.ClusterLabel,
+			Meta:          cluster.Meta{NodeID: cfg.NodeID, AdminAddr: advertisedAdmin(n.adminAddr, cfg.AdvertiseAddr, cfg.GossipAddr), Version: n.version},
+			OnChange:      n.setMembers,
+			Logger:        n.log,
 		}
 		if cfg.AdvertiseAddr != "" {
 			ahost, aport, _ := net.SplitHostPort(cfg.AdvertiseAddr)
@@ -283,6 +290,7 @@ func (n *Node) setMembers(members []placement.Member) {
 	n.log.Info().Strs("members", ids).Int("partitions_moved", len(moves)).Str("ring", ring.Fingerprint()).Msg("membership changed")
 	if n.metrics != nil {
 		n.metrics.moves.Add(float64(len(moves)))
+		n.metrics.moveCount.Add(int64(len(moves)))
 	}
 	if len(moves) > 0 && n.dispatcher != nil {
 		go n.passivateMoved()

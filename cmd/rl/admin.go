@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// adminClient talks to one node's admin listener.
+type adminClient struct {
+	base  string // http://host:port
+	token string
+	http  *http.Client
+}
+
+// adminFlags registers --admin and --token on fs.
+func adminFlags(fs *flag.FlagSet, env func(string) string) (addr, token *string) {
+	addr = fs.String("admin", envOr(env, "RL_ADMIN_ADDR", "127.0.0.1:8080"), "a node's admin listener, host:port or URL (env RL_ADMIN_ADDR)")
+	token = fs.String("token", env("RL_ADMIN_TOKEN"), "admin bearer token (env RL_ADMIN_TOKEN)")
+	return addr, token
+}
+
+func newAdminClient(addr, token string) *adminClient {
+	base := strings.TrimRight(addr, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &adminClient{base: base, token: token, http: &http.Client{Timeout: 90 * time.Second}}
+}
+
+// do sends one request and decodes a 2xx JSON answer into out; any other status is
+// an error carrying the answer's "error" field.
+func (c *adminClient) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("admin %s%s: %w", c.base, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(body))
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			e.Error += " (set --token or RL_ADMIN_TOKEN)"
+		}
+		return fmt.Errorf("%s %s%s: %s: %s", method, c.base, path, resp.Status, e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s %s%s: answer is not the expected JSON: %w", method, c.base, path, err)
+	}
+	return nil
+}
+
+// clusterView is the part of /cluster rl shows.
+type clusterView struct {
+	Node    string `json:"node"`
+	Mode    string `json:"mode"`
+	Members []struct {
+		ID         string `json:"id"`
+		Admin      string `json:"admin"`
+		Version    string `json:"version"`
+		Partitions int    `json:"partitions"`
+	} `json:"members"`
+	Ring struct {
+		Fingerprint string   `json:"fingerprint"`
+		Partitions  int      `json:"partitions"`
+		Owners      []string `json:"owners"`
+	} `json:"ring"`
+}
+
+// partitionRow is the part of a /handlers row rl shows.
+type partitionRow struct {
+	Handler   string `json:"handler"`
+	Partition int    `json:"partition"`
+	RingOwner string `json:"ring_owner"`
+	Owner     string `json:"owner"`
+	State     string `json:"state"`
+	Position  int64  `json:"position"`
+	Head      int64  `json:"head"`
+	Lag       int64  `json:"lag"`
+	LastError string `json:"last_error"`
+}
+
+type handlersView struct {
+	Node       string         `json:"node"`
+	Partitions []partitionRow `json:"partitions"`
+}
+
+func parseAdmin(name string, args []string, env func(string) string, stderr io.Writer, nargs int, argsUsage string) (*adminClient, []string, error) {
+	fs := flag.NewFlagSet("rl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, token := adminFlags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() != nargs {
+		return nil, nil, usageErr("rl %s [--admin host:port] [--token T] %s", name, argsUsage)
+	}
+	return newAdminClient(*addr, *token), fs.Args(), nil
+}
+
+func cmdMembers(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := parseAdmin("members", args, env, stderr, 0, "")
+	if err != nil {
+		return err
+	}
+	var v clusterView
+	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d members (as %s sees them, mode %s, ring %s)\n", len(v.Members), v.Node, v.Mode, v.Ring.Fingerprint)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tADMIN\tVERSION\tPARTITIONS")
+	for _, m := range v.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.ID, m.Admin, m.Version, m.Partitions)
+	}
+	return tw.Flush()
+}
+
+func cmdRing(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := parseAdmin("ring", args, env, stderr, 0, "")
+	if err != nil {
+		return err
+	}
+	var v clusterView
+	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ring %s: %d partitions over %d members\n", v.Ring.Fingerprint, v.Ring.Partitions, len(v.Members))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tPARTITIONS\tOWNS")
+	for _, m := range v.Members {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", m.ID, m.Partitions, ranges(v.Ring.Owners, m.ID))
+	}
+	return tw.Flush()
+}
+
+// ranges lists the partitions owners gives to id as compact ranges: "0-3,7,9-10".
+func ranges(owners []string, id string) string {
+	var parts []string
+	for i := 0; i < len(owners); i++ {
+		if owners[i] != id {
+			continue
+		}
+		j := i
+		for j+1 < len(owners) && owners[j+1] == id {
+			j++
+		}
+		if j == i {
+			parts = append(parts, fmt.Sprint(i))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", i, j))
+		}
+		i = j
+	}
+	return strings.Join(parts, ",")
+}
+
+func cmdHandlers(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := parseAdmin("handlers", args, env, stderr, 0, "")
+	if err != nil {
+		return err
+	}
+	var v handlersView
+	if err := c.do(ctx, http.MethodGet, "/handlers", &v); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "HANDLER\tPARTITION\tOWNER\tSTATE (on %s)\tPOSITION\tLAG\tERROR\n", v.Node)
+	for _, p := range v.Partitions {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", p.Handler, p.Partition, p.RingOwner, p.State, p.Position, p.Lag, p.LastError)
+	}
+	return tw.Flush()
+}
+
+// streamView is /streams/{id}.
+type streamView struct {
+	Next   int64 `json:"next"`
+	Events []struct {
+		StreamVersion  int64             `json:"stream_version"`
+		GlobalPosition int64             `json:"global_position"`
+		Type           string            `json:"type"`
+		Data           json.RawMessage   `json:"data"`
+		Metadata       map[string]string `json:"metadata"`
+		CreatedAt      time.Time         `json:"created_at"`
+	} `json:"events"`
+}
+
+func cmdEvents(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rl events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, token := adminFlags(fs, env)
+	from := fs.Int64("from", 1, "first stream version")
+	limit := fs.Int("limit", 0, "at most this many events (0: all)")
+	asJSON := fs.Bool("json", false, "print one JSON object per event")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("rl events [--admin host:port] [--token T] [--from N] [--limit N] [--json] <stream>")
+	}
+	c := newAdminClient(*addr, *token)
+	stream := fs.Arg(0)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(tw, "VERSION\tPOSITION\tTYPE\tCREATED\tDATA")
+	}
+	shown, next := 0, *from
+	for next > 0 && (*limit == 0 || shown < *limit) {
+		page := 1000
+		if *limit > 0 && *limit-shown < page {
+			page = *limit - shown
+		}
+		var v streamView
+		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/streams/%s?from=%d&limit=%d", url.PathEscape(stream), next, page), &v); err != nil {
+			return err
+		}
+		for _, e := range v.Events {
+			if *asJSON {
+				b, _ := json.Marshal(e)
+				fmt.Fprintln(stdout, string(b))
+			} else {
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
+			}
+		}
+		shown += len(v.Events)
+		next = v.Next
+	}
+	if !*asJSON {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d events in %s\n", shown, stream)
+	}
+	return nil
+}

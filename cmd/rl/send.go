@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ringleader-go/ringleader/transport"
+)
+
+// cmdSend sends one command: rl send <CommandType> [json|-].
+func cmdSend(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rl send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	urls := fs.String("nats", envOr(env, "RL_NATS", nats.DefaultURL), "comma-separated NATS URLs (env RL_NATS)")
+	prefix := fs.String("prefix", envOr(env, "RL_PREFIX", "rl"), "subject prefix (env RL_PREFIX)")
+	commandID := fs.String("command-id", "", "Command-Id header (idempotency key)")
+	consistency := fs.String("consistency", "", "Consistency header: eventual or strong")
+	correlation := fs.String("correlation-id", "", "Correlation-Id header")
+	causation := fs.String("causation-id", "", "Causation-Id header")
+	timeout := fs.Duration("timeout", 5*time.Second, "Timeout header; rl waits a second longer")
+	creds := fs.String("nats-creds", env("RL_NATS_CREDS"), "NATS credentials file (env RL_NATS_CREDS)")
+	nkey := fs.String("nats-nkey", env("RL_NATS_NKEY"), "NATS nkey seed file (env RL_NATS_NKEY)")
+	tlsCA := fs.String("nats-tls-ca", env("RL_NATS_TLS_CA"), "PEM CAs for the NATS servers (env RL_NATS_TLS_CA)")
+	tlsCert := fs.String("nats-tls-cert", env("RL_NATS_TLS_CERT"), "PEM client certificate (env RL_NATS_TLS_CERT)")
+	tlsKey := fs.String("nats-tls-key", env("RL_NATS_TLS_KEY"), "PEM client key (env RL_NATS_TLS_KEY)")
+	inbox := fs.String("inbox-prefix", env("RL_INBOX_PREFIX"), "reply inbox prefix, when NATS permissions restrict the client to its own (env RL_INBOX_PREFIX)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return usageErr("rl send <CommandType> [json|-] (the JSON from the argument, or stdin when it is - or missing)")
+	}
+	commandType := fs.Arg(0)
+	var body []byte
+	if fs.NArg() == 2 && fs.Arg(1) != "-" {
+		body = []byte(fs.Arg(1))
+	} else {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return fmt.Errorf("read the command from stdin: %w", err)
+		}
+		body = b
+	}
+	body = bytes.TrimSpace(body)
+	if !json.Valid(body) {
+		return usageErr("the command is not valid JSON: %.80q", body)
+	}
+
+	opts := []nats.Option{nats.Name("rl"), nats.Timeout(3 * time.Second)}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+	if *nkey != "" {
+		o, err := nats.NkeyOptionFromSeed(*nkey)
+		if err != nil {
+			return fmt.Errorf("--nats-nkey %s: %w", *nkey, err)
+		}
+		opts = append(opts, o)
+	}
+	if *inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(*inbox))
+	}
+	if *tlsCA != "" {
+		opts = append(opts, nats.RootCAs(*tlsCA))
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		opts = append(opts, nats.ClientCert(*tlsCert, *tlsKey))
+	}
+	nc, err := nats.Connect(*urls, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", *urls, err)
+	}
+	defer nc.Close()
+
+	sendOpts := []transport.SendOption{transport.WithTimeout(*timeout)}
+	if *commandID != "" {
+		sendOpts = append(sendOpts, transport.WithCommandID(*commandID))
+	}
+	if *consistency != "" {
+		sendOpts = append(sendOpts, transport.WithConsistency(strings.ToLower(*consistency)))
+	}
+	if *correlation != "" {
+		sendOpts = append(sendOpts, transport.WithCorrelationID(*correlation))
+	}
+	if *causation != "" {
+		sendOpts = append(sendOpts, transport.WithCausationID(*causation))
+	}
+	client := transport.NewClient(nc, transport.WithPrefix(*prefix))
+	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Second)
+	defer cancel()
+	reply, err := client.Send(ctx, commandType, json.RawMessage(body), sendOpts...)
+	if err != nil {
+		return fmt.Errorf("send %s: %w", commandType, err)
+	}
+	out, _ := json.MarshalIndent(reply, "", "  ")
+	fmt.Fprintln(stdout, string(out))
+	if !reply.OK {
+		return errFailed
+	}
+	return nil
+}
