@@ -92,7 +92,7 @@ func (r *Router) DecodeTarget(commandType string, body []byte) (any, Target, err
 	if !ok {
 		return nil, Target{}, fmt.Errorf("%w: %q", ErrUnknownCommand, commandType)
 	}
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.Trim(body, " \t\r\n") // JSON's whitespace only (RFC 8259)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, Target{}, invalid(commandType, "body is not a JSON object", nil)
 	}

@@ -84,9 +84,14 @@ func parseRequest(commandType string, forwarded bool, hdr nats.Header, body []by
 	return req, nil
 }
 
+// jsonSpace is the whitespace JSON allows around a value (RFC 8259).
+const jsonSpace = " \t\r\n"
+
 // checkObject reports why body is not a single well-formed JSON object.
 func checkObject(body []byte) error {
-	trimmed := bytes.TrimSpace(body)
+	// Only JSON's own whitespace: bytes.TrimSpace would also drop \v, \f, U+0085
+	// and U+00A0 and accept a body that is not JSON (found by FuzzDecodeRequest).
+	trimmed := bytes.Trim(body, jsonSpace)
 	if len(trimmed) == 0 {
 		return fmt.Errorf("empty; the command must be a JSON object")
 	}
