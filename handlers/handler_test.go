@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
@@ -417,4 +419,79 @@ func TestPartitionWithoutEventsSavesItsProgressLazily(t *testing.T) {
 		t.Fatalf("partition 1 stored its checkpoint %d times without ever having an event", idle)
 	}
 	t.Logf("checkpoint writes: partition 0 %d, partition 1 %d", busy, idle)
+}
+
+// TestFilterPassesOverUnwantedEvents: a handler with a Filter gets only the events
+// it wants, passes over the rest without a checkpoint write per page, and a Strong
+// handler is not waited for on events it does not want.
+func TestFilterPassesOverUnwantedEvents(t *testing.T) {
+	store := newCASLog(t, memStore(t))
+	rec := newRecorder()
+	h := handlers.Handler{
+		Spec: handlers.Spec{Name: "picky", Partitions: 2, BatchSize: 5, Strong: true,
+			Filter: func(e eventstore.RecordedEvent) bool { return strings.HasPrefix(e.StreamID, "keep-") }},
+		Handle: rec.handle,
+	}
+	r := newRunner(t, handlers.RunnerConfig{Store: store, PollInterval: 300 * time.Millisecond}, h)
+	appendSpread(t, store, "skip", 10, 20) // 200 unwanted
+	appendSpread(t, store, "keep", 3, 2)   // 6 wanted
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 6 {
+			return fmt.Errorf("%d of 6 wanted events handled", n)
+		}
+		return caughtUp(context.Background(), r, "picky")
+	})
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if !strings.HasPrefix(e.StreamID, "keep-") {
+			t.Errorf("delivered an unwanted event of %s", e.StreamID)
+		}
+	}
+	rec.mu.Unlock()
+	store.checkChains(t)
+	store.mu.Lock()
+	writes := len(store.moves[handlers.CheckpointName("picky", 0)]) + len(store.moves[handlers.CheckpointName("picky", 1)])
+	store.mu.Unlock()
+	if writes > 12 {
+		t.Errorf("%d checkpoint writes for 6 wanted events among 200 unwanted ones in pages of 5", writes)
+	}
+
+	// Not waited for: an unwanted event, even one no partition has passed yet.
+	unwanted := appendN(t, store, "skip-late", 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := &aggregate.Result{StreamID: "skip-late", Events: []aggregate.Event{{Type: unwanted.Type, GlobalPosition: unwanted.GlobalPosition + 1_000_000}}}
+	if err := r.WaitFor(ctx, res); err != nil {
+		t.Fatalf("WaitFor on an event the Strong handler does not want: %v", err)
+	}
+	// Waited for: a wanted event beyond anything stored cannot be reached.
+	res = &aggregate.Result{StreamID: "keep-0", Events: []aggregate.Event{{Type: "Counted", GlobalPosition: unwanted.GlobalPosition + 1_000_000}}}
+	if err := r.WaitFor(ctx, res); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitFor on a wanted event not yet handled: %v, want the deadline", err)
+	}
+}
+
+// TestPanickingFilterDeliversTheEvent: a Filter that panics does not take the node
+// down; the event goes to the handler, whose error policy has the last word.
+func TestPanickingFilterDeliversTheEvent(t *testing.T) {
+	store := memStore(t)
+	rec := newRecorder()
+	h := handlers.Handler{
+		Spec: handlers.Spec{Name: "fragile", Filter: func(e eventstore.RecordedEvent) bool {
+			if e.StreamID == "boom" {
+				panic("filter bug")
+			}
+			return false
+		}},
+		Handle: rec.handle,
+	}
+	r := newRunner(t, handlers.RunnerConfig{Store: store}, h)
+	appendN(t, store, "quiet", 3)
+	appendN(t, store, "boom", 1)
+	waitFor(t, 5*time.Second, func() error {
+		if n := rec.distinct(); n != 1 {
+			return fmt.Errorf("%d events handled, want the one whose Filter panicked", n)
+		}
+		return caughtUp(context.Background(), r, "fragile")
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
@@ -146,9 +148,24 @@ func (p *partition) run(ctx context.Context, lease Lease) error {
 	}
 }
 
-// wants reports whether e belongs to this partition.
+// wants reports whether e belongs to this partition and the handler wants it.
 func (p *partition) wants(e eventstore.RecordedEvent) bool {
-	return p.def.partitionOf(e.StreamID) == p.index
+	return p.def.partitionOf(e.StreamID) == p.index && p.def.filter(e, p.log)
+}
+
+// filter applies the handler's Filter. A Filter that panics is treated as wanting
+// the event, so that the handler (and its error policy) sees it.
+func (d *definition) filter(e eventstore.RecordedEvent, log zerolog.Logger) (want bool) {
+	if d.spec.Filter == nil {
+		return true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error().Str("panic", fmt.Sprint(r)).Int64("position", e.GlobalPosition).Msg("handlers: Filter panicked; delivering the event")
+			want = true
+		}
+	}()
+	return d.spec.Filter(e)
 }
 
 // saveScanned stores progress over other partitions' events when the partition

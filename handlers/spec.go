@@ -53,6 +53,13 @@ type Spec struct {
 	// BatchSize is how many events a partition reads from the global order per page
 	// (0 means DefaultBatchSize = 100). A projection commits one transaction per page.
 	BatchSize int
+	// Filter, if set, picks the events the handler wants (by stream, type or
+	// metadata); the others are passed over like other partitions' events: not
+	// delivered, and no checkpoint write of their own. It runs on the node's shared
+	// reader for every event of the partition, so it must be fast, pure and must
+	// not modify the event. A Strong handler is waited for only for the events its
+	// Filter wants.
+	Filter func(eventstore.RecordedEvent) bool
 }
 
 // withDefaults returns s with its zero fields set to their defaults.

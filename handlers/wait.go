@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/eventstore"
 )
 
 var _ aggregate.ConsistencyWaiter = (*Runner)(nil)
@@ -17,15 +18,28 @@ const (
 )
 
 // WaitFor implements aggregate.ConsistencyWaiter: it returns nil once every Strong
-// handler has processed the result's events, and ctx's error if ctx ends first (the
-// dispatcher answers timeout; the events stay stored). A result without events
-// returns at once. It works whichever node runs the partitions: it reads their
-// checkpoints from the store.
+// handler has processed the result's events (those its Filter wants), and ctx's
+// error if ctx ends first (the dispatcher answers timeout; the events stay stored).
+// A result without events returns at once. It works whichever node runs the
+// partitions: it reads their checkpoints from the store.
 func (r *Runner) WaitFor(ctx context.Context, res *aggregate.Result) error {
 	if res == nil || len(res.Events) == 0 {
 		return nil
 	}
-	return r.WaitForPosition(ctx, res.StreamID, res.Events[len(res.Events)-1].GlobalPosition)
+	want := map[string]int64{} // checkpoint name → position it must reach
+	for _, d := range r.definitions() {
+		if !d.spec.Strong {
+			continue
+		}
+		for _, ev := range res.Events {
+			e := eventstore.RecordedEvent{GlobalPosition: ev.GlobalPosition, StreamID: res.StreamID,
+				StreamVersion: ev.StreamVersion, ID: ev.ID, Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+			if d.filter(e, r.log) {
+				want[CheckpointName(d.spec.Name, d.partitionOf(res.StreamID))] = ev.GlobalPosition
+			}
+		}
+	}
+	return r.waitCheckpoints(ctx, want)
 }
 
 // WaitForPosition returns nil once the partition of each named handler (each Strong
@@ -34,11 +48,11 @@ func (r *Runner) WaitFor(ctx context.Context, res *aggregate.Result) error {
 // this runner's own progress. It returns ctx's error if ctx ends first, and
 // ErrUnknownHandler for a name not registered.
 func (r *Runner) WaitForPosition(ctx context.Context, streamID string, position int64, names ...string) error {
-	var pending []string
+	want := map[string]int64{}
 	if len(names) == 0 {
 		for _, d := range r.definitions() {
 			if d.spec.Strong {
-				pending = append(pending, CheckpointName(d.spec.Name, d.partitionOf(streamID)))
+				want[CheckpointName(d.spec.Name, d.partitionOf(streamID))] = position
 			}
 		}
 	}
@@ -47,26 +61,31 @@ func (r *Runner) WaitForPosition(ctx context.Context, streamID string, position 
 		if err != nil {
 			return err
 		}
-		pending = append(pending, CheckpointName(d.spec.Name, d.partitionOf(streamID)))
+		want[CheckpointName(d.spec.Name, d.partitionOf(streamID))] = position
 	}
+	return r.waitCheckpoints(ctx, want)
+}
+
+// waitCheckpoints returns nil once every named checkpoint is at or past its
+// position, polling them (1ms doubling to 20ms) and woken at once by this runner's
+// own progress; ctx's error if ctx ends first.
+func (r *Runner) waitCheckpoints(ctx context.Context, want map[string]int64) error {
 	delay := waitPollMin
 	for {
 		wake := r.advanced.wait()
-		for i := 0; i < len(pending); {
-			cp, err := r.cfg.Store.LoadCheckpoint(ctx, pending[i])
+		for name, position := range want {
+			cp, err := r.cfg.Store.LoadCheckpoint(ctx, name)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if err != nil {
-				return fmt.Errorf("handlers: wait for %s: %w", pending[i], err)
+				return fmt.Errorf("handlers: wait for %s: %w", name, err)
 			}
 			if cp >= position {
-				pending = append(pending[:i], pending[i+1:]...)
-				continue
+				delete(want, name)
 			}
-			i++
 		}
-		if len(pending) == 0 {
+		if len(want) == 0 {
 			return nil
 		}
 		t := time.NewTimer(delay)

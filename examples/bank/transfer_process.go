@@ -134,8 +134,14 @@ func ExpiringTransferProcess(timeout time.Duration) process.Config[TransferState
 	}
 }
 
+// isTransferEvent reports whether e is a transfer's event: the only events the
+// transfer process acts on.
+func isTransferEvent(e eventstore.RecordedEvent) bool {
+	return strings.HasPrefix(e.StreamID, TransferStreamPrefix)
+}
+
 func decodeTransferEvent(e eventstore.RecordedEvent) (any, error) {
-	if !strings.HasPrefix(e.StreamID, TransferStreamPrefix) {
+	if !isTransferEvent(e) {
 		return nil, nil
 	}
 	var v any
@@ -305,6 +311,9 @@ func Handlers(cfg HandlersConfig) (BankHandlers, error) {
 		}),
 		Transfers: m.Handler(handlers.Spec{
 			Name: TransferProcessName, Partitions: cfg.TransferPartitions, StartFrom: handlers.Origin, OnError: cfg.OnError,
+			// Only transfers concern it: account events pass without a checkpoint
+			// write of their own (see decodeTransferEvent).
+			Filter: isTransferEvent,
 		}),
 		Process: m,
 	}, nil
