@@ -1,7 +1,6 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport"
@@ -60,24 +60,6 @@ func artifactPath(t *testing.T) string {
 	return abs
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startCluster starts n node processes gossiping with each other and returns their
 // admin addresses and a function that stops node i (SIGTERM: a graceful leave);
 // they all get SIGTERM when the test ends.
@@ -95,7 +77,7 @@ func startCluster(t *testing.T, n int, schema, prefix string) ([]string, func(i 
 		cmd := exec.Command(bin, "run", "--node-id="+id, "--nats="+natstest.URL(), "--prefix="+prefix,
 			"--dsn="+pgtest.NodeDSN(), "--schema="+schema, "--gossip-addr="+gossips[i], "--seeds="+strings.Join(gossips, ","),
 			"--admin-addr="+admins[i], "--admin-token="+adminToken, "--log-level=info")
-		logs := &syncBuffer{}
+		logs := &syncbuf.Buffer{}
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start %s: %v", id, err)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/test/nodebin"
@@ -70,27 +70,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	admin  string
 	gossip string
-	log    *bytes.Buffer
 	done   chan struct{}
-}
-
-// syncBuffer collects a process's output. The buffer is a field, not embedded, so
-// that exec's copying goroutine cannot reach bytes.Buffer.ReadFrom around the lock.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start launches node id with extra flags.
@@ -120,7 +100,7 @@ func (e *env) start(id string, extra ...string) *proc {
 		"--log-level=info",
 	}
 	args = append(args, extra...)
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	p.cmd = exec.Command(nodeBinary(e.t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = buf, buf
 	if err := p.cmd.Start(); err != nil {
