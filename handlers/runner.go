@@ -171,12 +171,15 @@ func (r *Runner) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
 	r.cancel = func() { stop(); cancel() }
-	notes := r.cfg.Store.SubscribeAppends(runCtx)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.feed.follow(notes)
-	}()
+	if len(defs) > 0 {
+		// Without handlers nobody reads the feed: do not be woken by every append.
+		notes := r.cfg.Store.SubscribeAppends(runCtx)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.feed.follow(notes)
+		}()
+	}
 	for _, d := range defs {
 		for _, p := range d.parts {
 			p.setOwned(r.owns(p.key))
