@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -134,18 +136,14 @@ func TestNodeCryptoShreddingAndRotation(t *testing.T) {
 	if r := send("DepositMoney", map[string]any{"account_number": "N2", "amount": 1}); r.AggregateVersion != 2 {
 		t.Fatalf("N2 at version %d", r.AggregateVersion)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(t, 20*time.Second, func() error {
 		var got string
 		_ = db.QueryRow(ctx, strings.ReplaceAll(names, "$S", ident)).Scan(&got)
-		if got == "N1=-,N2=Nat King Cole,N3=-" {
-			break
+		if got != "N1=-,N2=Nat King Cole,N3=-" {
+			return fmt.Errorf("rebuilt bank_accounts: %q", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rebuilt bank_accounts: %q", got)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the projection
-	}
+		return nil
+	})
 }
 
 // Without a master key a node refuses holder names (invalid, with a message that

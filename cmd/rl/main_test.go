@@ -22,7 +22,9 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -63,8 +65,8 @@ func startNodeProcess(t *testing.T, schema string) world {
 	w := world{schema: schema, prefix: natstest.Prefix(t), admin: fmt.Sprintf("127.0.0.1:%d", testport.Free(t)), token: "rl-test-token"}
 	cmd := exec.Command(nodebin.Build(t, false), "run", "--node-id=rl1", "--nats="+natstest.URL(), "--prefix="+w.prefix,
 		"--dsn="+pgtest.NodeDSN(), "--schema="+schema, "--cluster=none", "--admin-addr="+w.admin, "--admin-token="+w.token)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,25 +84,23 @@ func startNodeProcess(t *testing.T, schema string) world {
 			t.Logf("---- node log ----\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + w.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return w
-			}
-		}
+	testwait.For(t, 30*time.Second, func() error {
 		select {
 		case <-done:
 			t.Fatal("the node exited")
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node did not become healthy: %v", err)
+		resp, err := http.Get("http://" + w.admin + "/healthz")
+		if err != nil {
+			return fmt.Errorf("the node did not become healthy: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the node did not become healthy: /healthz %s", resp.Status)
+		}
+		return nil
+	})
+	return w
 }
 
 // rl runs the CLI with the world's settings in the environment.
@@ -214,20 +214,16 @@ func TestReplayShowsProgress(t *testing.T) {
 
 	// Let the projection's first catch-up finish, so that the replay is the job measured.
 	waitLag0 := func() {
-		deadline := time.Now().Add(90 * time.Second)
-		for {
+		testwait.For(t, 90*time.Second, func() error {
 			out, errs, code := w.rl(t, "", "handlers")
 			if code != 0 {
 				t.Fatalf("handlers: %d %s", code, errs)
 			}
-			if !regexp.MustCompile(`(?m)^bank_accounts\s+\d+\s+\S+\s+\S+\s+\d+\s+[1-9]`).MatchString(out) {
-				return
+			if regexp.MustCompile(`(?m)^bank_accounts\s+\d+\s+\S+\s+\S+\s+\d+\s+[1-9]`).MatchString(out) {
+				return fmt.Errorf("bank_accounts did not catch up:\n%s", out)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("bank_accounts did not catch up:\n%s", out)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitLag0()
 	t.Logf("first catch-up done %s after the start", time.Since(began).Round(time.Millisecond))

@@ -10,12 +10,14 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 )
 
 // NewStore returns a fresh, empty store for one subtest; the suite closes it.
@@ -170,14 +172,16 @@ func sameJSON(t *testing.T, a, b json.RawMessage) bool {
 	return reflect.DeepEqual(va, vb)
 }
 
-// waitFor polls cond every few milliseconds until it holds or total elapses.
+// waitFor polls cond until it holds, failing t after total.
 func waitFor(t *testing.T, total time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", total, what)
+	err := testwait.Until(total, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s", total, what)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -133,18 +134,12 @@ type clusterView struct {
 	} `json:"ring"`
 }
 
+// waitFor polls cond until it returns nil, failing t after limit with what it
+// waited for.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", limit, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := testwait.Until(limit, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
@@ -243,21 +238,14 @@ func TestDashboardShowsClusterInChromium(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://"+admins[0]+"/?token="+adminToken)); err != nil {
 		t.Fatalf("open the dashboard in Chromium: %v", err)
 	}
-	var got dashboardState
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// Wait for two refreshes, so that rates have two readings.
-		var err error
-		got, err = chromedp.Run(ctx, chromedp.Evaluate[dashboardState](readDashboard))
+	waitFor(t, 30*time.Second, "the dashboard to show the cluster", func() error {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[dashboardState](readDashboard))
 		if err == nil && len(got.Members) == 3 && got.Arcs == want.Ring.Partitions && got.Handlers > 0 && got.Commands > 0 &&
 			strings.Contains(got.Status, "updated") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard did not show the cluster: %v %+v", err, got)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return fmt.Errorf("%v %+v", err, got)
+	})
 	time.Sleep(2500 * time.Millisecond) // one more refresh: rates need two readings
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[dashboardState](readDashboard))
 	if err != nil {
@@ -304,18 +292,14 @@ func TestDashboardShowsClusterInChromium(t *testing.T) {
 
 	// n3 leaves: the page redraws the ring with two owners and lists the moves.
 	stop(2)
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, "the dashboard to show n3 leaving", func() error {
 		got, err = chromedp.Run(ctx, chromedp.Evaluate[dashboardState](readDashboard))
 		if err == nil && strings.Join(got.Members, ",") == "n1,n2" && got.ArcOwners["n3"] == 0 && got.Moved > 0 &&
 			strings.Contains(got.MoveLog, "n3 → ") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard did not show n3 leaving: %v %+v", err, got)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return fmt.Errorf("%v %+v", err, got)
+	})
 	t.Logf("after n3 left: %d arcs highlighted as moved; moves: %s", got.Moved, got.MoveLog)
 	if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
 		t.Fatalf("screenshot: %v", err)
