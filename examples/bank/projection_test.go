@@ -196,13 +196,7 @@ func (n *bankNode) checkProjection(t *testing.T, transfers int) map[string]bank.
 		if err != nil {
 			return err
 		}
-		finished := 0
-		for _, o := range transferOutcomes(events) {
-			if o == "TransferCompleted" || o == "TransferFailed" {
-				finished++
-			}
-		}
-		if finished != transfers {
+		if finished := finishedTransfers(events); finished != transfers {
 			return fmt.Errorf("%d of %d transfers finished", finished, transfers)
 		}
 		if want, err = bank.ReplayBalances(events); err != nil {

@@ -163,6 +163,18 @@ func transferOutcomes(events []eventstore.RecordedEvent) map[string]string {
 	return out
 }
 
+// finishedTransfers counts the transfers whose last event is TransferCompleted or
+// TransferFailed.
+func finishedTransfers(events []eventstore.RecordedEvent) int {
+	finished := 0
+	for _, o := range transferOutcomes(events) {
+		if o == "TransferCompleted" || o == "TransferFailed" {
+			finished++
+		}
+	}
+	return finished
+}
+
 func balances(t *testing.T, events []eventstore.RecordedEvent) map[string]bank.AccountRow {
 	t.Helper()
 	rows, err := bank.ReplayBalances(events)
@@ -405,13 +417,7 @@ func TestTransfersOnRunner(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		finished := 0
-		for _, o := range transferOutcomes(events) {
-			if o == "TransferCompleted" || o == "TransferFailed" {
-				finished++
-			}
-		}
-		if finished != n {
+		if finished := finishedTransfers(events); finished != n {
 			return fmt.Errorf("%d of %d transfers finished", finished, n)
 		}
 		return nil
