@@ -40,14 +40,19 @@ type feed struct {
 	// window still ends there; endGen is gen when that read began.
 	atEnd  bool
 	endGen int64
+	// epoch counts forget calls: a read begun before one must not fill the window.
+	epoch int64
 }
 
 // trip is one read of the store that extends the window. Partitions that arrive
 // while it is under way wait for it instead of reading the same events again.
 type trip struct {
 	gen   int64         // feed.gen when the read began
+	epoch int64         // feed.epoch when the read began
 	done  chan struct{} // closed when the read has ended
-	found bool          // it extended the window; set before done is closed
+	// found: it extended the window, or the window was dropped meanwhile (either
+	// way the waiters look again); set before done is closed.
+	found bool
 }
 
 // Feed sizes: a window a few pages deep keeps partitions that run a little apart
@@ -105,6 +110,7 @@ func (f *feed) forget() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.window, f.valid, f.atEnd = nil, false, false
+	f.epoch++ // reads under way were transformed before: they must not refill it
 }
 
 // read returns up to limit events at position ≥ from that want accepts. About one
@@ -128,13 +134,17 @@ func (f *feed) read(ctx context.Context, from int64, limit, spread int, want fun
 			// At the head of the window: extend it, or wait for whoever is.
 			t := f.filling
 			if t == nil {
-				t = &trip{gen: f.gen, done: make(chan struct{})}
+				t = &trip{gen: f.gen, epoch: f.epoch, done: make(chan struct{})}
 				f.filling = t
 				f.mu.Unlock()
 				evs, err := f.store.ReadAll(ctx, from, f.fillPage)
 				f.mu.Lock()
 				f.filling = nil
-				t.found = err == nil && f.extendLocked(from, evs, t.gen)
+				if t.epoch != f.epoch {
+					t.found = true // dropped meanwhile: everyone looks again
+				} else {
+					t.found = err == nil && f.extendLocked(from, evs, t.gen)
+				}
 				close(t.done)
 				if err != nil {
 					f.mu.Unlock()
@@ -156,9 +166,9 @@ func (f *feed) read(ctx context.Context, from int64, limit, spread int, want fun
 		default:
 			// Behind the window, or ahead of it (a checkpoint another node moved),
 			// or no window yet: read the store directly.
-			gen := f.gen
+			gen, epoch := f.gen, f.epoch
 			f.mu.Unlock()
-			return f.readStore(ctx, from, limit, min(f.fillPage, limit*max(spread, 1)), want, gen)
+			return f.readStore(ctx, from, limit, min(f.fillPage, limit*max(spread, 1)), want, gen, epoch)
 		}
 	}
 }
@@ -213,7 +223,7 @@ func collect(evs []eventstore.RecordedEvent, through int64, limit int, want func
 // readStore serves a partition outside the window straight from the store. A read
 // that starts past the window's end (or when there is no window) becomes the new
 // window, so partitions that follow it share it.
-func (f *feed) readStore(ctx context.Context, from int64, limit, n int, want func(eventstore.RecordedEvent) bool, gen int64) (page, error) {
+func (f *feed) readStore(ctx context.Context, from int64, limit, n int, want func(eventstore.RecordedEvent) bool, gen, epoch int64) (page, error) {
 	evs, err := f.store.ReadAll(ctx, from, n)
 	if err != nil || len(evs) == 0 {
 		return page{through: from - 1, more: err != nil, gen: gen}, err
@@ -223,7 +233,7 @@ func (f *feed) readStore(ctx context.Context, from int64, limit, n int, want fun
 	pg.more = pg.through < last || len(evs) == n
 	pg.gen = gen
 	f.mu.Lock()
-	if (!f.valid || from > f.hi) && f.filling == nil {
+	if (!f.valid || from > f.hi) && f.filling == nil && epoch == f.epoch {
 		f.window, f.lo, f.hi, f.valid = evs, from, last, true
 		f.atEnd, f.endGen = len(evs) < n, gen
 	}

@@ -221,3 +221,62 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 		t.Fatalf("B got %d events (more=%v); want the event it was told of", len(b.events), b.more)
 	}
 }
+
+// taggingReader stamps every event it reads with the tag current at the time of
+// the read (as a transform on read would: crypto-shredding), then stalls the first
+// read until released.
+type taggingReader struct {
+	stallingReader
+	tag atomic.Value // string
+}
+
+func (r *taggingReader) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.RecordedEvent, error) {
+	evs, err := r.AllReader.ReadAll(ctx, from, limit)
+	for i := range evs {
+		evs[i].Metadata = map[string]string{"tag": r.tag.Load().(string)}
+	}
+	select {
+	case r.entered <- struct{}{}:
+		<-r.release
+	default:
+	}
+	return evs, err
+}
+
+// TestFeedForgetBeatsAReadUnderWay: a read of the store begun before forget (a
+// Reset) must neither be served nor fill the window afterwards — it was read, and
+// transformed, before the Reset.
+func TestFeedForgetBeatsAReadUnderWay(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	appendEvents(t, store, 1, 1, "a")
+	r := &taggingReader{stallingReader: stallingReader{AllReader: store, entered: make(chan struct{}), release: make(chan struct{})}}
+	r.tag.Store("before")
+	f := newFeed(r)
+	all := func(eventstore.RecordedEvent) bool { return true }
+	first, err := f.read(context.Background(), 1, 10, 1, all) // nobody waits on entered: no stall
+	if err != nil || len(first.events) != 1 {
+		t.Fatalf("first read: %v, %d events", err, len(first.events))
+	}
+	appendEvents(t, store, 1, 1, "b")
+	done := make(chan page)
+	go func() {
+		pg, _ := f.read(context.Background(), first.through+1, 10, 1, all)
+		done <- pg
+	}()
+	<-r.entered // the read of b has it, tagged "before", and is about to return
+	f.forget()
+	r.tag.Store("after")
+	close(r.release)
+	pg := <-done
+	if len(pg.events) != 1 || pg.events[0].Metadata["tag"] != "after" {
+		t.Fatalf("the reader got %+v; want b as read after forget", pg.events)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.window {
+		if e.Metadata["tag"] != "after" {
+			t.Fatalf("the window holds %s as read before forget", e.StreamID)
+		}
+	}
+}
