@@ -25,10 +25,18 @@ type metrics struct {
 	// counts and moveCount feed /stats.
 	counts    commandCounts
 	moveCount atomic.Int64
+	// known holds the router's command types: any other type a client names (the
+	// subject is the client's choice) is counted as unknownType, so that neither
+	// the metrics nor /stats grow a series per invented name.
+	known map[string]bool
 }
 
-func newMetrics(n *Node) *metrics {
+// unknownType is the type label of commands whose type the router does not know.
+const unknownType = "(unknown)"
+
+func newMetrics(n *Node, commandTypes []string) *metrics {
 	m := &metrics{
+		known:    make(map[string]bool, len(commandTypes)),
 		registry: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ringleader_commands_total",
@@ -58,7 +66,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.handled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ringleader_handler_events_total",
-		Help: "Events handled (or passed over as another partition's) by handler partitions on this node.",
+		Help: "Events handled by handler partitions on this node.",
 	}, []string{"handler"})
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ringleader_handler_failures_total",
@@ -73,6 +81,9 @@ func newMetrics(n *Node) *metrics {
 		}
 		return float64(n.dispatcher.Stats().Live)
 	})
+	for _, t := range commandTypes {
+		m.known[t] = true
+	}
 	m.registry.MustRegister(m.commands, m.latency, m.forwards, m.conflicts, m.members, m.moves, live,
 		m.handled, m.failures, newHandlerCollector(n), newSchedulerCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -83,6 +94,9 @@ func newMetrics(n *Node) *metrics {
 func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed time.Duration) {
 	if code == "" {
 		code = "ok"
+	}
+	if !m.known[commandType] {
+		commandType = unknownType
 	}
 	m.commands.WithLabelValues(commandType, code).Inc()
 	if !forwarded { // the owner reports it too: count each command once per cluster

@@ -121,8 +121,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.ownsStore = false
 		return nil, err
 	}
-	n.metrics = newMetrics(n)
 	n.router = bank.NewRouter(bank.Config{})
+	n.metrics = newMetrics(n, n.router.CommandTypes())
 
 	if err := n.newScheduler(ctx); err != nil {
 		return nil, err
