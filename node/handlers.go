@@ -141,15 +141,17 @@ func (c *handlerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// handlersView is the JSON of /handlers.
-type handlersView struct {
-	Node       string                `json:"node"`
+// HandlersView is the JSON of /handlers.
+type HandlersView struct {
+	// Node is the id of the node answering.
+	Node string `json:"node"`
+	// Partitions are every handler partition, in registration and partition order.
 	Partitions []HandlerPartitionRow `json:"partitions"`
 }
 
-func (n *Node) handlersStatus(ctx context.Context) (handlersView, error) {
+func (n *Node) handlersStatus(ctx context.Context) (HandlersView, error) {
 	rows, err := n.handlerRows(ctx)
-	return handlersView{Node: n.cfg.NodeID, Partitions: rows}, err
+	return HandlersView{Node: n.cfg.NodeID, Partitions: rows}, err
 }
 
 // resetReply is the JSON answer of POST /handlers/{name}/reset.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ringleader-go/ringleader/node"
 )
 
 // adminClient talks to one node's admin listener.
@@ -76,41 +78,6 @@ func (c *adminClient) do(ctx context.Context, method, path string, out any) erro
 	return nil
 }
 
-// clusterView is the part of /cluster rl shows.
-type clusterView struct {
-	Node    string `json:"node"`
-	Mode    string `json:"mode"`
-	Members []struct {
-		ID         string `json:"id"`
-		Admin      string `json:"admin"`
-		Version    string `json:"version"`
-		Partitions int    `json:"partitions"`
-	} `json:"members"`
-	Ring struct {
-		Fingerprint string   `json:"fingerprint"`
-		Partitions  int      `json:"partitions"`
-		Owners      []string `json:"owners"`
-	} `json:"ring"`
-}
-
-// partitionRow is the part of a /handlers row rl shows.
-type partitionRow struct {
-	Handler   string `json:"handler"`
-	Partition int    `json:"partition"`
-	RingOwner string `json:"ring_owner"`
-	Owner     string `json:"owner"`
-	State     string `json:"state"`
-	Position  int64  `json:"position"`
-	Head      int64  `json:"head"`
-	Lag       int64  `json:"lag"`
-	LastError string `json:"last_error"`
-}
-
-type handlersView struct {
-	Node       string         `json:"node"`
-	Partitions []partitionRow `json:"partitions"`
-}
-
 func parseAdmin(name string, args []string, env func(string) string, stderr io.Writer, nargs int, argsUsage string) (*adminClient, []string, error) {
 	fs := flag.NewFlagSet("rl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,7 +96,7 @@ func cmdMembers(ctx context.Context, args []string, env func(string) string, std
 	if err != nil {
 		return err
 	}
-	var v clusterView
+	var v node.ClusterView
 	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
 		return err
 	}
@@ -137,7 +104,7 @@ func cmdMembers(ctx context.Context, args []string, env func(string) string, std
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tADMIN\tVERSION\tPARTITIONS")
 	for _, m := range v.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.ID, m.Admin, m.Version, m.Partitions)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.ID, m.AdminAddr, m.Version, m.Partitions)
 	}
 	return tw.Flush()
 }
@@ -147,7 +114,7 @@ func cmdRing(ctx context.Context, args []string, env func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	var v clusterView
+	var v node.ClusterView
 	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
 		return err
 	}
@@ -186,7 +153,7 @@ func cmdHandlers(ctx context.Context, args []string, env func(string) string, st
 	if err != nil {
 		return err
 	}
-	var v handlersView
+	var v node.HandlersView
 	if err := c.do(ctx, http.MethodGet, "/handlers", &v); err != nil {
 		return err
 	}
@@ -196,19 +163,6 @@ func cmdHandlers(ctx context.Context, args []string, env func(string) string, st
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", p.Handler, p.Partition, p.RingOwner, p.State, p.Position, p.Lag, p.LastError)
 	}
 	return tw.Flush()
-}
-
-// streamView is /streams/{id}.
-type streamView struct {
-	Next   int64 `json:"next"`
-	Events []struct {
-		StreamVersion  int64             `json:"stream_version"`
-		GlobalPosition int64             `json:"global_position"`
-		Type           string            `json:"type"`
-		Data           json.RawMessage   `json:"data"`
-		Metadata       map[string]string `json:"metadata"`
-		CreatedAt      time.Time         `json:"created_at"`
-	} `json:"events"`
 }
 
 func cmdEvents(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -236,7 +190,7 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 		if *limit > 0 && *limit-shown < page {
 			page = *limit - shown
 		}
-		var v streamView
+		var v node.StreamView
 		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/streams/%s?from=%d&limit=%d", url.PathEscape(stream), next, page), &v); err != nil {
 			return err
 		}

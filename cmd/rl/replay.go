@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ringleader-go/ringleader/node"
 )
 
 // cmdReplay resets a handler (a projection is rebuilt from the start of the store)
@@ -49,7 +51,7 @@ func cmdReplay(ctx context.Context, args []string, env func(string) string, stdo
 	ticker := time.NewTicker(*interval)
 	defer ticker.Stop()
 	for {
-		var v handlersView
+		var v node.HandlersView
 		if err := c.do(ctx, http.MethodGet, "/handlers", &v); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
+	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -122,18 +123,6 @@ func getJSON(admin, path string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-type clusterView struct {
-	Members []struct {
-		ID         string `json:"id"`
-		Partitions int    `json:"partitions"`
-	} `json:"members"`
-	Ring struct {
-		Fingerprint string   `json:"fingerprint"`
-		Partitions  int      `json:"partitions"`
-		Owners      []string `json:"owners"`
-	} `json:"ring"`
-}
-
 // waitFor polls cond until it returns nil, failing t after limit with what it
 // waited for.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() error) {
@@ -192,11 +181,11 @@ func TestDashboardShowsClusterInChromium(t *testing.T) {
 	prefix := "browser" + hex.EncodeToString(suffix)
 	admins, stop := startCluster(t, 3, schema, prefix)
 
-	var want clusterView
+	var want node.ClusterView
 	waitFor(t, 60*time.Second, "3 members on one ring", func() error {
 		fps := map[string]bool{}
 		for _, a := range admins {
-			var v clusterView
+			var v node.ClusterView
 			if err := getJSON(a, "/cluster", &v); err != nil {
 				return err
 			}
