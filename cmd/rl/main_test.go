@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +20,6 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/examples/bank"
-	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/node"
@@ -63,30 +60,11 @@ func startNodeProcess(t *testing.T, schema string) world {
 	t.Helper()
 	natstest.Connect(t)
 	w := world{schema: schema, prefix: natstest.Prefix(t), admin: fmt.Sprintf("127.0.0.1:%d", testport.Free(t)), token: "rl-test-token"}
-	cmd := exec.Command(nodebin.Build(t, false), "run", "--node-id=rl1", "--nats="+natstest.URL(), "--prefix="+w.prefix,
+	p := nodebin.Start(t, "rl1", nodebin.Build(t, false), "run", "--node-id=rl1", "--nats="+natstest.URL(), "--prefix="+w.prefix,
 		"--dsn="+pgtest.NodeDSN(), "--schema="+schema, "--cluster=none", "--admin-addr="+w.admin, "--admin-token="+w.token)
-	logs := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("---- node log ----\n%s", logs.String())
-		}
-	})
 	testwait.For(t, 30*time.Second, func() error {
 		select {
-		case <-done:
+		case <-p.Done():
 			t.Fatal("the node exited")
 		default:
 		}

@@ -11,15 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
-	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/node"
@@ -69,43 +66,18 @@ func startCluster(t *testing.T, n int, schema, prefix string) ([]string, func(i 
 	t.Helper()
 	bin := nodebin.Build(t, false)
 	var admins, gossips []string
-	stops := make([]func(), n)
+	procs := make([]*nodebin.Process, n)
 	for range n {
 		admins = append(admins, fmt.Sprintf("127.0.0.1:%d", testport.Free(t)))
 		gossips = append(gossips, fmt.Sprintf("127.0.0.1:%d", testport.Free(t)))
 	}
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
-		cmd := exec.Command(bin, "run", "--node-id="+id, "--nats="+natstest.URL(), "--prefix="+prefix,
+		procs[i] = nodebin.Start(t, id, bin, "run", "--node-id="+id, "--nats="+natstest.URL(), "--prefix="+prefix,
 			"--dsn="+pgtest.NodeDSN(), "--schema="+schema, "--gossip-addr="+gossips[i], "--seeds="+strings.Join(gossips, ","),
 			"--admin-addr="+admins[i], "--admin-token="+adminToken, "--log-level=info")
-		logs := &syncbuf.Buffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", id, err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		var once sync.Once
-		stops[i] = func() {
-			once.Do(func() {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(20 * time.Second):
-					_ = cmd.Process.Kill()
-					<-done
-				}
-			})
-		}
-		t.Cleanup(func() {
-			stops[i]()
-			if t.Failed() {
-				t.Logf("---- log of %s ----\n%s", id, logs.String())
-			}
-		})
 	}
-	return admins, func(i int) { stops[i]() }
+	return admins, func(i int) { procs[i].Stop() }
 }
 
 // getJSON reads an admin endpoint with the token.

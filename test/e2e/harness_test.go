@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,9 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
-	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
+	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -59,18 +57,15 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(nc.Close)
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	e := &env{t: t, schema: schema, prefix: "e2e" + hex.EncodeToString(suffix), nc: nc, db: pgtest.Connect(t), nodes: map[string]*proc{}}
-	t.Cleanup(e.stopAll)
-	return e
+	return &env{t: t, schema: schema, prefix: "e2e" + hex.EncodeToString(suffix), nc: nc, db: pgtest.Connect(t), nodes: map[string]*proc{}}
 }
 
 // proc is one node process.
 type proc struct {
+	*nodebin.Process
 	id     string
-	cmd    *exec.Cmd
 	admin  string
 	gossip string
-	done   chan struct{}
 }
 
 // start launches node id with extra flags.
@@ -80,7 +75,6 @@ func (e *env) start(id string, extra ...string) *proc {
 		id:     id,
 		admin:  fmt.Sprintf("127.0.0.1:%d", testport.Free(e.t)),
 		gossip: fmt.Sprintf("127.0.0.1:%d", testport.Free(e.t)),
-		done:   make(chan struct{}),
 	}
 	e.mu.Lock()
 	if e.seed == "" {
@@ -100,18 +94,10 @@ func (e *env) start(id string, extra ...string) *proc {
 		"--log-level=info",
 	}
 	args = append(args, extra...)
-	buf := &syncbuf.Buffer{}
-	p.cmd = exec.Command(nodeBinary(e.t), args...)
-	p.cmd.Stdout, p.cmd.Stderr = buf, buf
-	if err := p.cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", id, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		if e.t.Failed() {
-			e.t.Logf("---- log of %s ----\n%s", id, buf.String())
-		}
-	})
+	p.Process = nodebin.Start(e.t, id, nodeBinary(e.t), args...)
+	// Cleanups run last-registered first: this one stops every node at once before
+	// each process's own cleanup would stop them one by one.
+	e.t.Cleanup(e.stopAll)
 	e.mu.Lock()
 	e.nodes[id] = p
 	e.mu.Unlock()
@@ -124,8 +110,7 @@ func (e *env) kill(id string) {
 	p := e.nodes[id]
 	delete(e.nodes, id)
 	e.mu.Unlock()
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	p.Kill()
 }
 
 func (e *env) stopAll() {
@@ -133,18 +118,18 @@ func (e *env) stopAll() {
 	nodes := e.nodes
 	e.nodes = map[string]*proc{}
 	e.mu.Unlock()
+	// In parallel: each graceful leave takes a moment.
+	var wg sync.WaitGroup
 	for _, p := range nodes {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !p.Stop() {
+				e.t.Errorf("node %s did not stop within %s of SIGTERM", p.id, nodebin.StopTimeout)
+			}
+		}()
 	}
-	for _, p := range nodes {
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			e.t.Errorf("node %s did not stop within 20s of SIGTERM", p.id)
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
+	wg.Wait()
 }
 
 func (e *env) node(id string) *proc {
@@ -153,20 +138,8 @@ func (e *env) node(id string) *proc {
 	return e.nodes[id]
 }
 
-// clusterView is the part of /cluster the tests read.
-type clusterView struct {
-	Node    string `json:"node"`
-	Members []struct {
-		ID string `json:"id"`
-	} `json:"members"`
-	Ring struct {
-		Fingerprint string `json:"fingerprint"`
-	} `json:"ring"`
-	Owner string `json:"owner"`
-}
-
-func getCluster(admin, key string) (clusterView, error) {
-	var v clusterView
+func getCluster(admin, key string) (node.ClusterView, error) {
+	var v node.ClusterView
 	u := "http://" + admin + "/cluster"
 	if key != "" {
 		u += "?key=" + key

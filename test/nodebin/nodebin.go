@@ -1,5 +1,6 @@
 // Package nodebin builds the node binary (cmd/node) for the black-box suites
-// (test/e2e, test/chaos), once per test binary and flavour.
+// (test/e2e, test/chaos, test/browser, cmd/rl's tests), once per test binary and
+// flavour, and runs node processes for them (Start).
 package nodebin
 
 import (
