@@ -159,22 +159,32 @@ func TestFeedSharesReadsAtTheHead(t *testing.T) {
 	t.Logf("%d reads of $all for %d partitions over 50 rounds", counter.reads.Load(), k)
 }
 
-// stallingReader reads the store at once but returns only when released, like a
-// slow query whose snapshot was taken before later appends.
+// stallingReader reads the store at once; once armed, its next read then reports
+// on entered and returns only when released, like a slow query whose snapshot was
+// taken before later appends.
 type stallingReader struct {
 	eventstore.AllReader
+	armed   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 }
 
+func newStallingReader(r eventstore.AllReader) *stallingReader {
+	return &stallingReader{AllReader: r, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
 func (s *stallingReader) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.RecordedEvent, error) {
 	evs, err := s.AllReader.ReadAll(ctx, from, limit)
-	select {
-	case s.entered <- struct{}{}:
-		<-s.release
-	default:
-	}
+	s.stall()
 	return evs, err
+}
+
+// stall holds the armed read until release is closed.
+func (s *stallingReader) stall() {
+	if s.armed.CompareAndSwap(true, false) {
+		s.entered <- struct{}{}
+		<-s.release
+	}
 }
 
 // TestFeedDoesNotSleepOnAReadOlderThanItsNews: a partition told of an append while
@@ -184,7 +194,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	store := memstore.New()
 	defer store.Close()
 	appendEvents(t, store, 1, 1, "a")
-	stall := &stallingReader{AllReader: store, entered: make(chan struct{}), release: make(chan struct{})}
+	stall := newStallingReader(store)
 	f := newFeed(stall)
 	notes := make(chan struct{})
 	go f.follow(notes)
@@ -197,6 +207,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	}
 	next := first.through + 1
 	// A's read of what follows begins (and finds nothing) ...
+	stall.armed.Store(true)
 	aDone := make(chan page)
 	go func() {
 		pg, _ := f.read(context.Background(), next, 10, 1, all)
@@ -223,10 +234,10 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 }
 
 // taggingReader stamps every event it reads with the tag current at the time of
-// the read (as a transform on read would: crypto-shredding), then stalls the first
-// read until released.
+// the read (as a transform on read would: crypto-shredding), then stalls like
+// stallingReader.
 type taggingReader struct {
-	stallingReader
+	*stallingReader
 	tag atomic.Value // string
 }
 
@@ -235,11 +246,7 @@ func (r *taggingReader) ReadAll(ctx context.Context, from int64, limit int) ([]e
 	for i := range evs {
 		evs[i].Metadata = map[string]string{"tag": r.tag.Load().(string)}
 	}
-	select {
-	case r.entered <- struct{}{}:
-		<-r.release
-	default:
-	}
+	r.stall()
 	return evs, err
 }
 
@@ -250,15 +257,16 @@ func TestFeedForgetBeatsAReadUnderWay(t *testing.T) {
 	store := memstore.New()
 	defer store.Close()
 	appendEvents(t, store, 1, 1, "a")
-	r := &taggingReader{stallingReader: stallingReader{AllReader: store, entered: make(chan struct{}), release: make(chan struct{})}}
+	r := &taggingReader{stallingReader: newStallingReader(store)}
 	r.tag.Store("before")
 	f := newFeed(r)
 	all := func(eventstore.RecordedEvent) bool { return true }
-	first, err := f.read(context.Background(), 1, 10, 1, all) // nobody waits on entered: no stall
+	first, err := f.read(context.Background(), 1, 10, 1, all)
 	if err != nil || len(first.events) != 1 {
 		t.Fatalf("first read: %v, %d events", err, len(first.events))
 	}
 	appendEvents(t, store, 1, 1, "b")
+	r.armed.Store(true)
 	done := make(chan page)
 	go func() {
 		pg, _ := f.read(context.Background(), first.through+1, 10, 1, all)
