@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,7 +30,8 @@ type Store struct {
 
 	notify *notifier
 
-	closeOnce sync.Once
+	closeTimeout time.Duration
+	closeOnce    sync.Once
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -40,7 +42,12 @@ type options struct {
 	maxEventBytes int
 	log           zerolog.Logger
 	configure     func(*pgxpool.Config)
+	closeTimeout  time.Duration
 }
+
+// DefaultCloseTimeout is how long Close waits for connections still checked out of
+// the pool.
+const DefaultCloseTimeout = 10 * time.Second
 
 // Option configures Open.
 type Option func(*options)
@@ -61,6 +68,10 @@ func WithMaxEventBytes(n int) Option { return func(o *options) { o.maxEventBytes
 // default discards.
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
 
+// WithCloseTimeout sets how long Close waits for connections still checked out of
+// the pool (default DefaultCloseTimeout) before it gives up on them.
+func WithCloseTimeout(d time.Duration) Option { return func(o *options) { o.closeTimeout = d } }
+
 // WithPoolConfig lets the caller adjust the pgx pool configuration (size, timeouts,
 // TLS) after it is parsed from the DSN and before the pool is created.
 func WithPoolConfig(f func(*pgxpool.Config)) Option { return func(o *options) { o.configure = f } }
@@ -70,7 +81,7 @@ func WithPoolConfig(f func(*pgxpool.Config)) Option { return func(o *options) { 
 // returns a ready store. It fails with a clear error if the database cannot be
 // reached.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{schema: DefaultSchema, migrate: true, maxEventBytes: eventstore.DefaultMaxEventBytes, log: zerolog.Nop()}
+	o := options{schema: DefaultSchema, migrate: true, maxEventBytes: eventstore.DefaultMaxEventBytes, log: zerolog.Nop(), closeTimeout: DefaultCloseTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -118,6 +129,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		channel:       "ringleader_appends_" + o.schema,
 		maxEventBytes: o.maxEventBytes,
 		log:           o.log,
+		closeTimeout:  o.closeTimeout,
 	}
 	s.notify = newNotifier(pool, s.channel, o.log)
 	return s, nil
@@ -131,11 +143,21 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 func (s *Store) Schema() string { return s.schema }
 
 // Close stops the notification goroutines and closes the pool. It is safe to call
-// more than once.
+// more than once. A connection still checked out (a leak elsewhere) would make
+// pgxpool wait for it for ever, and a node's shutdown with it: Close waits up to the
+// close timeout, then logs and returns, leaving that connection to be closed when
+// it is released.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.notify.close()
-		s.pool.Close()
+		closed := make(chan struct{})
+		go func() { s.pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(s.closeTimeout):
+			s.log.Error().Dur("waited", s.closeTimeout).Int32("checked_out", s.pool.Stat().AcquiredConns()).
+				Msg("pgstore: close: connections are still checked out of the pool; not waiting for them")
+		}
 	})
 	return nil
 }
