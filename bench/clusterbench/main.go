@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ func main() {
 	natsURL := flag.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	duration := flag.Duration("duration", 3*time.Second, "how long each case runs")
 	clients := flag.Int("clients", 32, "concurrent clients")
+	flag.StringVar(&onlyCases, "only", "", "run only the node cases whose name contains this (\"1node.nohandlers\", \"3node\", ...); the floors always run")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each node case to this path prefix (<prefix>.<n>node.pprof)")
 	flag.Parse()
 	if err := run(*dsn, *natsURL, *duration, *clients); err != nil {
@@ -48,6 +50,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// onlyCases is the -only filter on case names ("" for all).
+var onlyCases string
 
 // cpuProfile is the -cpuprofile path prefix ("" for none).
 var cpuProfile string
@@ -146,6 +151,9 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 		}
 		var oneNode float64
 		for _, size := range []int{1, 3} {
+			if !strings.Contains(fmt.Sprintf("%dnode.%s", size, tag), onlyCases) {
+				continue
+			}
 			// Each case starts from an empty store: no backlog for its handlers.
 			caseSchema := fmt.Sprintf("%s_%d%s", schema, size, tag)
 			nodes, err := startCluster(ctx, size, dsn, caseSchema, natsURL, prefix, withHandlers)
@@ -208,7 +216,7 @@ func profiled(name string, f func() (load.Result, error)) (load.Result, float64,
 	runtime.ReadMemStats(&before)
 	start := sampleCPU()
 	r, err := f()
-	lastCPU = cpuUse(start, sampleCPU())
+	lastCPU = cpuUse(start, sampleCPU(), int64(r.Ops))
 	runtime.ReadMemStats(&after)
 	if err != nil || r.Ops == 0 {
 		return r, 0, err
