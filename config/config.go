@@ -88,6 +88,13 @@ type Config struct {
 	MaxBodyBytes int `json:"max_body_bytes"`
 	// MaxLiveAggregates caps the aggregates kept in memory (LRU passivation). Default 10000.
 	MaxLiveAggregates int `json:"max_live_aggregates"`
+	// MaxAppendBatch caps how many aggregates' appends share one group commit (one
+	// transaction). Default 256; 1 turns group commit off.
+	MaxAppendBatch int `json:"max_append_batch"`
+	// AppendBatchesInFlight is how many appends or group commits a node has out at
+	// once; appends arriving meanwhile wait for the next batch. Default 1 (biggest
+	// batches); raise it when the database has cores to spare for concurrent commits.
+	AppendBatchesInFlight int `json:"append_batches_in_flight"`
 	// ShutdownTimeout bounds a graceful shutdown's wait for in-flight commands. Default 10s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	// TransferTimeout is how long a bank transfer may stay requested (not debited)
@@ -121,21 +128,23 @@ func Defaults() Config {
 		host = "node"
 	}
 	return Config{
-		NodeID:            host,
-		NATSURLs:          []string{"nats://127.0.0.1:4222"},
-		Prefix:            "rl",
-		Schema:            "ringleader",
-		Cluster:           ClusterGossip,
-		GossipAddr:        "127.0.0.1:7946",
-		AdminAddr:         "127.0.0.1:8080",
-		CommandTimeout:    5 * time.Second,
-		MaxBodyBytes:      1 << 20,
-		MaxLiveAggregates: 10_000,
-		ShutdownTimeout:   10 * time.Second,
-		TransferTimeout:   5 * time.Minute,
-		SchedulerPoll:     time.Second,
-		LogLevel:          "info",
-		LogFormat:         "json",
+		NodeID:                host,
+		NATSURLs:              []string{"nats://127.0.0.1:4222"},
+		Prefix:                "rl",
+		Schema:                "ringleader",
+		Cluster:               ClusterGossip,
+		GossipAddr:            "127.0.0.1:7946",
+		AdminAddr:             "127.0.0.1:8080",
+		CommandTimeout:        5 * time.Second,
+		MaxBodyBytes:          1 << 20,
+		MaxLiveAggregates:     10_000,
+		MaxAppendBatch:        256,
+		AppendBatchesInFlight: 1,
+		ShutdownTimeout:       10 * time.Second,
+		TransferTimeout:       5 * time.Minute,
+		SchedulerPoll:         time.Second,
+		LogLevel:              "info",
+		LogFormat:             "json",
 	}
 }
 
@@ -202,6 +211,8 @@ func settings() []setting {
 		{"command-timeout", "default command timeout", dur(func(c *Config) *time.Duration { return &c.CommandTimeout })},
 		{"max-body-bytes", "largest command body accepted", num(func(c *Config) *int { return &c.MaxBodyBytes })},
 		{"max-live-aggregates", "aggregates kept in memory at most", num(func(c *Config) *int { return &c.MaxLiveAggregates })},
+		{"max-append-batch", "appends of different aggregates one group commit carries at most (1: no group commit)", num(func(c *Config) *int { return &c.MaxAppendBatch })},
+		{"append-batches-in-flight", "appends or group commits a node has out at once", num(func(c *Config) *int { return &c.AppendBatchesInFlight })},
 		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"transfer-timeout", "how long a bank transfer may stay undebited before it expires (0: never)", dur(func(c *Config) *time.Duration { return &c.TransferTimeout })},
 		{"scheduler-poll", "longest wait between the scheduler's looks for due schedules", dur(func(c *Config) *time.Duration { return &c.SchedulerPoll })},
@@ -412,6 +423,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLiveAggregates <= 0 {
 		bad("max live aggregates %d must be positive", c.MaxLiveAggregates)
+	}
+	if c.MaxAppendBatch <= 0 {
+		bad("max append batch %d must be positive", c.MaxAppendBatch)
+	}
+	if c.AppendBatchesInFlight <= 0 {
+		bad("append batches in flight %d must be positive", c.AppendBatchesInFlight)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -55,6 +55,8 @@ func TestErrorsAreClear(t *testing.T) {
 		{"missing file", []string{"--dsn=x", "--config=/nonexistent.json"}, nil, []string{"/nonexistent.json"}},
 		{"scheduler settings", []string{"--dsn=x", "--transfer-timeout=-1s", "--scheduler-poll=1ms"}, nil,
 			[]string{"transfer timeout -1s must not be negative", "scheduler poll interval 1ms must be between 10ms and 1h"}},
+		{"group commit settings", []string{"--dsn=x", "--max-append-batch=0", "--append-batches-in-flight=-2"}, nil,
+			[]string{"max append batch 0 must be positive", "append batches in flight -2 must be positive"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -84,6 +86,16 @@ func TestSchedulerSettings(t *testing.T) {
 	}
 	if d := config.Defaults(); d.TransferTimeout != 5*time.Minute || d.SchedulerPoll != time.Second {
 		t.Fatalf("defaults: %s, %s", d.TransferTimeout, d.SchedulerPoll)
+	}
+}
+
+func TestGroupCommitSettings(t *testing.T) {
+	if d := config.Defaults(); d.MaxAppendBatch != 256 || d.AppendBatchesInFlight != 1 {
+		t.Fatalf("defaults: batch %d, in flight %d", d.MaxAppendBatch, d.AppendBatchesInFlight)
+	}
+	cfg, err := config.Load([]string{"--dsn=x", "--max-append-batch=1"}, envOf(map[string]string{"RL_APPEND_BATCHES_IN_FLIGHT": "3"}), io.Discard)
+	if err != nil || cfg.MaxAppendBatch != 1 || cfg.AppendBatchesInFlight != 3 {
+		t.Fatalf("from flag and env: %+v, %v", cfg, err)
 	}
 }
 

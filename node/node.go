@@ -133,12 +133,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.store = unsafeStore(n.store, n.log) // test-only switch, see unsafe.go; after newRunner so projections keep PostgreSQL
 	dispatcherLog := n.log
 	n.dispatcher, err = aggregate.New(aggregate.Config{
-		Store:             n.store,
-		Router:            n.router,
-		Logger:            &dispatcherLog,
-		Timeout:           cfg.CommandTimeout,
-		MaxLive:           cfg.MaxLiveAggregates,
-		StrongConsistency: n.runner,
+		Store:                 n.store,
+		Router:                n.router,
+		Logger:                &dispatcherLog,
+		Timeout:               cfg.CommandTimeout,
+		MaxLive:               cfg.MaxLiveAggregates,
+		MaxAppendBatch:        cfg.MaxAppendBatch,
+		AppendBatchesInFlight: cfg.AppendBatchesInFlight,
+		StrongConsistency:     n.runner,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: aggregate dispatcher: %w", err)
