@@ -130,10 +130,10 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 				return nil, &eventstore.WrongVersionError{StreamID: streamID, Expected: expected, ActualVersion: version}
 			}
 		}
-		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
-		recorded, err := collectAppended(rows, err, streamID, events, args)
+		ticket, carried := s.notify.carry()
+		recorded, err := s.appendOnce(ctx, carried, streamID, version, events, args)
 		if err == nil && len(recorded) > 0 {
-			s.notify.appended()
+			s.notify.appended(ticket, carried)
 			return recorded, nil
 		}
 		if err == nil {
@@ -153,6 +153,33 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 			return nil, s.wrongVersion(ctx, streamID, expected)
 		}
 	}
+}
+
+// appendOnce runs AppendSQL in a transaction of its own, which also carries the
+// store's NOTIFY when carried (see notifier.carry).
+func (s *Store) appendOnce(ctx context.Context, carried bool, streamID string, version int64, events []eventstore.EventData, args appendArgs) ([]eventstore.RecordedEvent, error) {
+	if !carried {
+		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
+		return collectAppended(rows, err, streamID, events, args)
+	}
+	b := &pgx.Batch{}
+	b.Queue(AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
+	b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+	// One implicit transaction: nothing is committed until the batch's end, so the
+	// append counts only if the whole batch succeeded.
+	br := s.pool.SendBatch(ctx, b)
+	rows, err := br.Query()
+	recorded, err := collectAppended(rows, err, streamID, events, args)
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return recorded, nil
 }
 
 // collectAppended pairs AppendSQL's returned rows with the events sent: event i got

@@ -66,9 +66,10 @@ var _ eventstore.BatchAppender = (*Store)(nil)
 
 // AppendMany implements eventstore.BatchAppender: the requests with an exact expected
 // version go to PostgreSQL in one round trip and one transaction (appendManySQL, then
-// appendManyCheckSQL, pipelined), so N commands cost one commit instead of N. A
-// request whose stream was not at its expected version fails alone with a
-// *eventstore.WrongVersionError (its actual version costs one more query). Requests
+// appendManyCheckSQL, pipelined, with the store's NOTIFY when one is due), so N
+// commands cost one commit instead of N. A request whose stream was not at its
+// expected version fails alone with a *eventstore.WrongVersionError (its actual
+// version costs one more query). Requests
 // expecting AnyVersion or StreamExists, and — should the statement fail as a whole,
 // e.g. on a duplicate event id — every request, are appended one by one with Append,
 // so each gets exactly the outcome Append gives it. Requests for a stream already in
@@ -165,10 +166,14 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		ok                bool
 	}
 	got := make([]assigned, n)
+	ticket, carried := s.notify.carry()
 	err := func() error {
 		b := &pgx.Batch{}
 		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta)
 		b.Queue(appendManyCheckSQL, wantStreams, wantExpected, wantCounts)
+		if carried {
+			b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+		}
 		br := s.pool.SendBatch(ctx, b)
 		defer br.Close()
 		rows, err := br.Query()
@@ -195,6 +200,11 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		}
 		if _, err := br.Exec(); err != nil {
 			return err
+		}
+		if carried {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		return br.Close()
 	}()
@@ -231,6 +241,6 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		appended = true
 	}
 	if appended {
-		s.notify.appended()
+		s.notify.appended(ticket, carried)
 	}
 }

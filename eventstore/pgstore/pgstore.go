@@ -43,6 +43,7 @@ type options struct {
 	log           zerolog.Logger
 	configure     func(*pgxpool.Config)
 	closeTimeout  time.Duration
+	notifyEvery   time.Duration
 }
 
 // DefaultCloseTimeout is how long Close waits for connections still checked out of
@@ -72,6 +73,13 @@ func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l }
 // the pool (default DefaultCloseTimeout) before it gives up on them.
 func WithCloseTimeout(d time.Duration) Option { return func(o *options) { o.closeTimeout = d } }
 
+// WithNotifyInterval sets how often at most the store tells other processes (other
+// nodes' SubscribeAppends) that it appended, default DefaultNotifyInterval. Appends in
+// between share one notification, so this is also the longest extra time another
+// process may take to notice them. A shorter interval costs PostgreSQL more
+// notifications under load.
+func WithNotifyInterval(d time.Duration) Option { return func(o *options) { o.notifyEvery = d } }
+
 // WithPoolConfig lets the caller adjust the pgx pool configuration (size, timeouts,
 // TLS) after it is parsed from the DSN and before the pool is created.
 func WithPoolConfig(f func(*pgxpool.Config)) Option { return func(o *options) { o.configure = f } }
@@ -81,12 +89,15 @@ func WithPoolConfig(f func(*pgxpool.Config)) Option { return func(o *options) { 
 // returns a ready store. It fails with a clear error if the database cannot be
 // reached.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{schema: DefaultSchema, migrate: true, maxEventBytes: eventstore.DefaultMaxEventBytes, log: zerolog.Nop(), closeTimeout: DefaultCloseTimeout}
+	o := options{schema: DefaultSchema, migrate: true, maxEventBytes: eventstore.DefaultMaxEventBytes, log: zerolog.Nop(), closeTimeout: DefaultCloseTimeout, notifyEvery: DefaultNotifyInterval}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.schema == "" {
 		return nil, fmt.Errorf("%w: empty schema name", eventstore.ErrInvalid)
+	}
+	if o.notifyEvery <= 0 {
+		return nil, fmt.Errorf("%w: notify interval %s is not positive", eventstore.ErrInvalid, o.notifyEvery)
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -131,7 +142,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		log:           o.log,
 		closeTimeout:  o.closeTimeout,
 	}
-	s.notify = newNotifier(pool, s.channel, o.log)
+	s.notify = newNotifier(pool, s.channel, o.notifyEvery, o.log)
 	return s, nil
 }
 
