@@ -287,3 +287,64 @@ func TestResetRebuildsTheProjectionIdenticallyAcrossNodes(t *testing.T) {
 		t.Fatalf("b's partition after the reset: %+v", s)
 	}
 }
+
+// TestProjectPageTakesWholePagesAndRedoesAFailedOneEventByEvent: a projection with
+// ProjectPage gets the partition's events a page at a time; a page holding an event
+// it cannot project is rolled back and redone in one-event pages, so the error policy
+// (Skip here) applies to that event alone and every other event counts exactly once.
+func TestProjectPageTakesWholePagesAndRedoesAFailedOneEventByEvent(t *testing.T) {
+	store := pgtest.NewStore(t)
+	const streams, perStream = 10, 20
+	appendSpread(t, store, "paged", streams, perStream/2)
+	appendN(t, store, "poison", 1)
+	appendSpread(t, store, "paged", streams, perStream/2)
+
+	var mu sync.Mutex
+	var largest int
+	var skipped []string
+	p := handlers.Projection{
+		Spec: handlers.Spec{Name: "paged", Partitions: 2,
+			OnError: func(f handlers.Failure) (handlers.Decision, time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				skipped = append(skipped, f.Event.StreamID)
+				return handlers.Skip, 0
+			}},
+		Setup: countsProjection("", 1).Setup,
+		ProjectPage: func(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error {
+			mu.Lock()
+			largest = max(largest, len(events))
+			mu.Unlock()
+			b := &pgx.Batch{}
+			for _, e := range events {
+				if e.StreamID == "poison" {
+					return errors.New("cannot project poison")
+				}
+				b.Queue(`INSERT INTO counts (stream_id, n, last_version) VALUES ($1, 1, $2)
+					ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + 1, last_version = EXCLUDED.last_version`,
+					e.StreamID, e.StreamVersion)
+			}
+			return tx.SendBatch(ctx, b).Close()
+		},
+	}
+	newRunner(t, handlers.RunnerConfig{Store: store, PG: store}, p)
+	waitFor(t, 20*time.Second, func() error {
+		var total int64
+		for _, c := range readCounts(t, store) {
+			total += c.n
+		}
+		if total < streams*perStream {
+			return fmt.Errorf("%d of %d events projected", total, streams*perStream)
+		}
+		return nil
+	})
+	checkCounts(t, store, streams, perStream)
+	mu.Lock()
+	defer mu.Unlock()
+	if largest < 2 {
+		t.Errorf("ProjectPage got at most %d events at once: pages were not used", largest)
+	}
+	if len(skipped) != 1 || skipped[0] != "poison" {
+		t.Errorf("skipped %v, want the poison event alone", skipped)
+	}
+}

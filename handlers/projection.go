@@ -5,15 +5,17 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
 
 // processProjection handles the partition's events of a page for a Projection. The
-// usual path is one transaction for all of them: Project each, then the checkpoint
-// compare-and-set to how far the page got, then commit. If any event fails, the
-// transaction is rolled back and the events are redone one per transaction, so the
-// error policy applies to exactly the failing event and the events before it keep
+// usual path is one transaction for all of them: Project each (or ProjectPage them
+// all), then the checkpoint compare-and-set to how far the page got, then commit. If
+// any event fails, the transaction is rolled back and the events are redone one per
+// transaction, so the error policy applies to exactly the failing event and the events before it keep
 // their effect.
 func (p *partition) processProjection(ctx context.Context, cur cursor, pg page) (cursor, error) {
 	began := p.r.cfg.Now()
@@ -74,16 +76,13 @@ func (p *partition) processOneByOne(ctx context.Context, cur cursor, pg page, be
 // returned *infraError is not the projection's failure (no transaction, checkpoint
 // conflict); any other error is (Project's error or panic, or the commit's).
 func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventstore.RecordedEvent) error {
-	tx, err := p.r.cfg.PG.Pool().Begin(ctx)
-	if err != nil {
-		return &infraError{err}
-	}
 	// The commit does not wait for its WAL record to reach disk. Rows and
 	// checkpoint commit together, so a PostgreSQL crash can only lose the last few
 	// milliseconds of both, and those events are projected again; in exchange a
 	// projection's commits stop competing with the event store's appends for WAL
-	// flushes.
-	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit TO off"); err != nil {
+	// flushes. (One round trip: the begin query runs on the simple protocol.)
+	tx, err := p.r.cfg.PG.Pool().BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit TO off"})
+	if err != nil {
 		return &infraError{err}
 	}
 	defer func() {
@@ -92,9 +91,16 @@ func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventst
 		_ = tx.Rollback(rctx) // a no-op after Commit
 	}()
 	spec, knobs := p.def.spec, p.r.cfg.Knobs
-	for _, e := range evs {
-		if err := p.def.proj.Project(ctx, tx, e); err != nil {
+	if page := p.def.proj.ProjectPage; page != nil {
+		if err := page(ctx, tx, evs); err != nil {
 			return err
+		}
+	}
+	for _, e := range evs {
+		if p.def.proj.ProjectPage == nil {
+			if err := p.def.proj.Project(ctx, tx, e); err != nil {
+				return err
+			}
 		}
 		if knobs.AfterProject != nil {
 			if err := knobs.AfterProject(spec.Name, p.index, e); err != nil {

@@ -141,8 +141,15 @@ type Projection struct {
 	Setup func(ctx context.Context, tx pgx.Tx) error
 	// Project applies one event to the read model inside tx, which also carries the
 	// checkpoint update; it must not commit or roll back tx. A returned error or a
-	// panic rolls the transaction back and goes to Spec.OnError. Required.
+	// panic rolls the transaction back and goes to Spec.OnError. Required unless
+	// ProjectPage is set.
 	Project func(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error
+	// ProjectPage, if set, is used instead of Project: it applies a page of the
+	// partition's events (in global order) inside tx, e.g. sending all their writes
+	// in one pgx.Batch round trip instead of one round trip each. If the page fails,
+	// the runner redoes it one event at a time (one-event pages), so the error policy
+	// applies to the event at fault. Optional.
+	ProjectPage func(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error
 	// Reset empties the read model for a rebuild (Runner.Reset), in the transaction
 	// that also sets the checkpoints back to 0. Required for Runner.Reset, optional
 	// otherwise.
@@ -152,8 +159,8 @@ type Projection struct {
 // Validate reports every problem of the projection at once.
 func (p Projection) Validate() error {
 	err := p.Spec.Validate()
-	if p.Project == nil {
-		err = errors.Join(err, fmt.Errorf("handlers: projection %q: nil Project", p.Name))
+	if p.Project == nil && p.ProjectPage == nil {
+		err = errors.Join(err, fmt.Errorf("handlers: projection %q: nil Project (and no ProjectPage)", p.Name))
 	}
 	return err
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/handlers"
@@ -105,49 +104,87 @@ func ResetAccounts(ctx context.Context, tx pgx.Tx) error {
 // version + 1 (1 for a new row): an event projected before is skipped, and a gap
 // fails with ErrProjectionGap.
 func ProjectAccount(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
-	a, ok, err := decodeAccountEvent(e)
-	if err != nil || !ok {
+	return ProjectAccounts(ctx, tx, []eventstore.RecordedEvent{e})
+}
+
+// ProjectAccounts applies events (in global order) to bank_accounts inside tx like
+// ProjectAccount does one by one, sending all their writes in one round trip.
+func ProjectAccounts(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error {
+	type write struct {
+		e             eventstore.RecordedEvent
+		accountNumber string
+	}
+	var writes []write
+	b := &pgx.Batch{}
+	for _, e := range events {
+		a, ok, err := decodeAccountEvent(e)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		switch e.Type {
+		case "AccountOpened":
+			if e.StreamVersion != 1 {
+				return gapError(e, 0)
+			}
+			b.Queue(`INSERT INTO bank_accounts (account_number, balance, status, version, updated_at, holder_name)
+VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (account_number) DO NOTHING`,
+				a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt, a.HolderName)
+		case "AccountHolderForgotten":
+			b.Queue(`UPDATE bank_accounts SET holder_name = NULL, version = $2, updated_at = $3
+WHERE account_number = $1 AND version = $2 - 1`, a.AccountNumber, e.StreamVersion, e.CreatedAt)
+		case "MoneyDeposited", "MoneyWithdrawn":
+			delta := a.Amount
+			if e.Type == "MoneyWithdrawn" {
+				delta = -delta
+			}
+			b.Queue(`UPDATE bank_accounts SET balance = balance + $2, version = $3, updated_at = $4
+WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, delta, e.StreamVersion, e.CreatedAt)
+		case "AccountClosed":
+			b.Queue(`UPDATE bank_accounts SET status = $2, version = $3, updated_at = $4
+WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, AccountStatusClosed, e.StreamVersion, e.CreatedAt)
+		default:
+			continue
+		}
+		writes = append(writes, write{e: e, accountNumber: a.AccountNumber})
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	var notApplied []write
+	err := func() error {
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		for _, w := range writes {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("bank: project %s of %s: %w", w.e.Type, w.accountNumber, err)
+			}
+			if tag.RowsAffected() != 1 {
+				notApplied = append(notApplied, w)
+			}
+		}
+		return br.Close()
+	}()
+	if err != nil {
 		return err
 	}
-	var tag pgconn.CommandTag
-	switch e.Type {
-	case "AccountOpened":
-		if e.StreamVersion != 1 {
-			return gapError(e, 0)
+	// Not applied: projected before (fine), or a gap (a bug upstream). Asking after
+	// the whole page is as good as asking at once: a stream's events come in version
+	// order, so once one does not apply for a gap none of its stream's later ones do.
+	for _, w := range notApplied {
+		var have int64
+		err := tx.QueryRow(ctx, `SELECT version FROM bank_accounts WHERE account_number = $1`, w.accountNumber).Scan(&have)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("bank: project %s of %s: %w", w.e.Type, w.accountNumber, err)
 		}
-		tag, err = tx.Exec(ctx, `INSERT INTO bank_accounts (account_number, balance, status, version, updated_at, holder_name)
-VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (account_number) DO NOTHING`,
-			a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt, a.HolderName)
-	case "AccountHolderForgotten":
-		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET holder_name = NULL, version = $2, updated_at = $3
-WHERE account_number = $1 AND version = $2 - 1`, a.AccountNumber, e.StreamVersion, e.CreatedAt)
-	case "MoneyDeposited", "MoneyWithdrawn":
-		delta := a.Amount
-		if e.Type == "MoneyWithdrawn" {
-			delta = -delta
+		if have < w.e.StreamVersion {
+			return gapError(w.e, have)
 		}
-		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET balance = balance + $2, version = $3, updated_at = $4
-WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, delta, e.StreamVersion, e.CreatedAt)
-	case "AccountClosed":
-		tag, err = tx.Exec(ctx, `UPDATE bank_accounts SET status = $2, version = $3, updated_at = $4
-WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, AccountStatusClosed, e.StreamVersion, e.CreatedAt)
 	}
-	if err != nil {
-		return fmt.Errorf("bank: project %s of %s: %w", e.Type, a.AccountNumber, err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	// Not applied: projected before (fine), or a gap (a bug upstream).
-	var have int64
-	err = tx.QueryRow(ctx, `SELECT version FROM bank_accounts WHERE account_number = $1`, a.AccountNumber).Scan(&have)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("bank: project %s of %s: %w", e.Type, a.AccountNumber, err)
-	}
-	if have >= e.StreamVersion {
-		return nil
-	}
-	return gapError(e, have)
+	return nil
 }
 
 func gapError(e eventstore.RecordedEvent, have int64) error {
@@ -160,7 +197,7 @@ func AccountsProjection(spec handlers.Spec) handlers.Projection {
 	if spec.Name == "" {
 		spec.Name = ProjectionName
 	}
-	return handlers.Projection{Spec: spec, Setup: SetupAccounts, Project: ProjectAccount, Reset: ResetAccounts}
+	return handlers.Projection{Spec: spec, Setup: SetupAccounts, Project: ProjectAccount, ProjectPage: ProjectAccounts, Reset: ResetAccounts}
 }
 
 // Querier is what LoadAccounts needs: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.

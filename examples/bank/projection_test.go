@@ -109,13 +109,18 @@ func TestProjectAccountIsIdempotent(t *testing.T) {
 	if err := inTx(func(tx pgx.Tx) error { return bank.SetupAccounts(ctx, tx) }); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := project(events); err != nil {
-			t.Fatal(err)
-		}
+	// A page at once: ProjectAccounts sends the writes in one round trip.
+	projectPage := func(evs []eventstore.RecordedEvent) error {
+		return inTx(func(tx pgx.Tx) error { return bank.ProjectAccounts(ctx, tx, evs) })
+	}
+	if err := project(events); err != nil {
+		t.Fatal(err)
+	}
+	if err := projectPage(events); err != nil {
+		t.Fatal(err)
 	}
 	// Re-delivering a prefix (a partition resuming from an older checkpoint) too.
-	if err := project(events[:2]); err != nil {
+	if err := projectPage(events[:2]); err != nil {
 		t.Fatal(err)
 	}
 	got, err := bank.LoadAccounts(ctx, store.Pool())
@@ -127,6 +132,9 @@ func TestProjectAccountIsIdempotent(t *testing.T) {
 		t.Fatal(d)
 	}
 	gap := accountEvent("A", 5, "MoneyDeposited", `{"account_number":"A","amount":1,"balance":11}`)
+	if err := projectPage(append(events[1:3:3], gap)); !errors.Is(err, bank.ErrProjectionGap) {
+		t.Fatalf("a page ending past a gap: %v, want ErrProjectionGap", err)
+	}
 	if err := project([]eventstore.RecordedEvent{gap}); !errors.Is(err, bank.ErrProjectionGap) {
 		t.Fatalf("gap: %v", err)
 	}
