@@ -12,6 +12,26 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 )
 
+// listeningReader opens another store on schema (another node), closed at cleanup,
+// and subscribes to its append notifications. The listener wakes subscribers once
+// when it (re)connects; it waits for that and drains it, so that later signals can
+// only come from appends.
+func listeningReader(ctx context.Context, t *testing.T, schema string) (*pgstore.Store, <-chan struct{}) {
+	t.Helper()
+	reader, err := pgstore.Open(ctx, pgtest.DSN(), pgstore.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reader.Close() })
+	ch := reader.SubscribeAppends(ctx)
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the listener never connected")
+	}
+	return reader, ch
+}
+
 // TestNotificationsReachOtherProcesses: a subscriber of one store is woken by an
 // append through another store on the same schema (another node), via
 // LISTEN/NOTIFY, promptly.
@@ -19,20 +39,7 @@ func TestNotificationsReachOtherProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	writer := pgtest.NewStore(t)
-	reader, err := pgstore.Open(ctx, pgtest.DSN(), pgstore.WithSchema(writer.Schema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-
-	ch := reader.SubscribeAppends(ctx)
-	// The listener wakes subscribers once when it (re)connects; wait for that and
-	// drain it, so the signal measured below can only come from the append.
-	select {
-	case <-ch:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the listener never connected")
-	}
+	_, ch := listeningReader(ctx, t, writer.Schema())
 	for i := range 3 {
 		start := time.Now()
 		if _, err := writer.Append(ctx, "s", eventstore.Exact(int64(i)), oneEvent("E")); err != nil {
@@ -60,17 +67,7 @@ func TestAppendsBetweenNotificationsAreAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer writer.Close()
-	reader, err := pgstore.Open(ctx, pgtest.DSN(), pgstore.WithSchema(writer.Schema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	ch := reader.SubscribeAppends(ctx)
-	select {
-	case <-ch: // the listener's wake on connecting
-	case <-time.After(5 * time.Second):
-		t.Fatal("the listener never connected")
-	}
+	reader, ch := listeningReader(ctx, t, writer.Schema())
 	// readWhenWoken waits to be woken and reads the head, until it has seen want; it
 	// fails if no wake comes for much longer than the interval.
 	readWhenWoken := func(what string, want int64) {
