@@ -224,12 +224,7 @@ func TestDuplicateCommandIDAfterRestart(t *testing.T) {
 		if res.Duplicate || res.AggregateVersion != 4 {
 			t.Fatalf("c4 = %+v", res)
 		}
-		if s := stateOf(t, d2, "a"); s.Count != 8 {
-			t.Fatalf("state %+v, want count 8", s)
-		}
-		if v := streamVersions(t, store, "counter-a"); v != 4 {
-			t.Fatalf("stream version %d, want 4", v)
-		}
+		wantCounter(t, d2, store, "a", 8, 4)
 	})
 }
 
@@ -271,12 +266,7 @@ func TestUnprovenCommandIDsCostNoLookUp(t *testing.T) {
 		if store.commandReads.Load() == before {
 			t.Fatal("a rejection with an unproven id was answered without asking the store")
 		}
-		if s := stateOf(t, d2, "u"); s.Count != 9 {
-			t.Fatalf("state %+v, want count 9", s)
-		}
-		if v := streamVersions(t, store, "counter-u"); v != 5 {
-			t.Fatalf("stream version %d, want 5", v)
-		}
+		wantCounter(t, d2, store, "u", 9, 5)
 	})
 }
 
