@@ -188,8 +188,9 @@ type Server struct {
 	cmdPrefix string // "<prefix>.cmd."
 	sem       chan struct{}
 
-	base       context.Context // parent of every request's context
+	base       context.Context // parent of every request's context; done: workers exit
 	cancelBase context.CancelFunc
+	jobs       chan job // admitted requests, to idle workers (unbuffered)
 
 	mu       sync.Mutex
 	started  bool
@@ -215,6 +216,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		sem:        make(chan struct{}, cfg.MaxInFlight),
 		base:       base,
 		cancelBase: cancel,
+		jobs:       make(chan job),
 		done:       make(chan struct{}),
 	}, nil
 }
@@ -340,8 +342,8 @@ func (s *Server) abort() {
 }
 
 // callback returns the NATS handler of one subscription. It runs on the
-// subscription's delivery goroutine, so it only admits the request and hands it to a
-// goroutine of its own.
+// subscription's delivery goroutine, so it only admits the request and hands it to an
+// idle worker, or to a new one (see work).
 func (s *Server) callback(forwarded bool) nats.MsgHandler {
 	return func(msg *nats.Msg) {
 		recv := s.cfg.Now()
@@ -364,12 +366,51 @@ func (s *Server) callback(forwarded bool) nats.MsgHandler {
 		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.sem }()
-			s.handle(msg, forwarded, recv)
-		}()
+		j := job{msg: msg, forwarded: forwarded, recv: recv}
+		select {
+		case s.jobs <- j: // an idle worker takes it
+		default:
+			go s.work(j)
+		}
 	}
+}
+
+// job is one admitted request on its way to a worker.
+type job struct {
+	msg       *nats.Msg
+	forwarded bool
+	recv      time.Time
+}
+
+// workerIdleTimeout is how long a worker waits for another request before it exits.
+const workerIdleTimeout = 10 * time.Second
+
+// work handles j and then further requests until it has been idle for
+// workerIdleTimeout or the server stops. Requests are handled by workers that stay
+// rather than by a goroutine each, so that their stacks, grown by decoding and
+// executing a request, are not grown again for every request (stack growth was ~6%
+// of a node's CPU).
+func (s *Server) work(j job) {
+	idle := time.NewTimer(workerIdleTimeout)
+	defer idle.Stop()
+	for {
+		s.serve(j)
+		idle.Reset(workerIdleTimeout)
+		select {
+		case j = <-s.jobs:
+		case <-idle.C:
+			return
+		case <-s.base.Done():
+			return
+		}
+	}
+}
+
+// serve handles one admitted request and releases its admission.
+func (s *Server) serve(j job) {
+	defer s.wg.Done()
+	defer func() { <-s.sem }()
+	s.handle(j.msg, j.forwarded, j.recv)
 }
 
 // refuse answers unavailable without handling the request.
