@@ -3,6 +3,7 @@ package aggregate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -223,11 +224,95 @@ func TestDuplicateCommandIDAfterRestart(t *testing.T) {
 		if res.Duplicate || res.AggregateVersion != 4 {
 			t.Fatalf("c4 = %+v", res)
 		}
-		if s := stateOf(t, d2, "a"); s.Count != 8 {
-			t.Fatalf("state %+v, want count 8", s)
+		wantCounter(t, d2, store, "a", 8, 4)
+	})
+}
+
+// TestUnprovenCommandIDsCostNoLookUp: on an instance whose memory cannot prove a
+// command id new (rehydrated from a snapshot), a command that appends is not checked
+// against the store first: its events' ids derive from the command id, so the
+// store refuses a repeat's events and only then is the original outcome read. An
+// answer that appends nothing (a rejection) still asks the store.
+func TestUnprovenCommandIDsCostNoLookUp(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := &countingStore{Store: open(t)}
+		router := counterRouter(aggregate.TypeConfig{Snapshots: aggregate.SnapshotPolicy{Every: 2, Version: 1}})
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		first := mustDispatch(t, d, Add{ID: "u", N: 5}, aggregate.WithCommandID("c1"))
+		mustDispatch(t, d, Add{ID: "u", N: 1}, aggregate.WithCommandID("c2")) // snapshot at 2
+		_ = d.Close()
+
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		before := store.commandReads.Load()
+		for i, id := range []string{"c3", "c4", "c5"} {
+			if res := mustDispatch(t, d2, Add{ID: "u", N: 1}, aggregate.WithCommandID(id)); res.Duplicate || res.AggregateVersion != int64(3+i) {
+				t.Fatalf("%s = %+v", id, res)
+			}
 		}
-		if v := streamVersions(t, store, "counter-a"); v != 4 {
-			t.Fatalf("stream version %d, want 4", v)
+		if got := store.commandReads.Load() - before; got != 0 {
+			t.Fatalf("new ids on an instance from a snapshot cost %d look-ups, want 0", got)
+		}
+		// A repeat of c1 (covered by the snapshot, so not in memory) with a different
+		// payload: its events are refused and the original outcome comes back.
+		again := mustDispatch(t, d2, Add{ID: "u", N: 1000}, aggregate.WithCommandID("c1"))
+		if !again.Duplicate || again.AggregateVersion != 1 || again.Events[0].GlobalPosition != first.Events[0].GlobalPosition {
+			t.Fatalf("repeat of c1 = %+v", again)
+		}
+		// A rejection with an unproven id must ask: it appends nothing to be refused.
+		before = store.commandReads.Load()
+		if _, err := d2.Dispatch(context.Background(), Add{ID: "u", N: -1}, aggregate.WithCommandID("c6")); aggregate.CodeOf(err) != aggregate.CodeRejected {
+			t.Fatalf("c6: %v", err)
+		}
+		if store.commandReads.Load() == before {
+			t.Fatal("a rejection with an unproven id was answered without asking the store")
+		}
+		wantCounter(t, d2, store, "u", 9, 5)
+	})
+}
+
+// TestRepeatRefusedInsideAGroupCommit: a repeated command whose events are refused
+// inside a group commit gets its original outcome; the other commands of the batch
+// are appended as usual.
+func TestRepeatRefusedInsideAGroupCommit(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		router := counterRouter(aggregate.TypeConfig{Snapshots: aggregate.SnapshotPolicy{Every: 1, Version: 1}})
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		first := mustDispatch(t, d, Add{ID: "g", N: 5}, aggregate.WithCommandID("g1"))
+		_ = d.Close()
+
+		// From the snapshot, g1 is not in memory; the repeat races new commands into
+		// the same batches.
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		mustDispatch(t, d2, Add{ID: "g", N: 1}, aggregate.WithCommandID("g2")) // loads g
+		var wg sync.WaitGroup
+		results := make([]*aggregate.Result, 17)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd, id := Add{ID: fmt.Sprintf("h%d", i), N: 1}, fmt.Sprintf("h%d", i)
+				if i == 0 {
+					cmd, id = Add{ID: "g", N: 1000}, "g1"
+				}
+				res, err := d2.Dispatch(context.Background(), cmd, aggregate.WithCommandID(id))
+				if err != nil {
+					t.Errorf("%s: %v", id, err)
+				}
+				results[i] = res
+			}()
+		}
+		wg.Wait()
+		if r := results[0]; r == nil || !r.Duplicate || r.Events[0].GlobalPosition != first.Events[0].GlobalPosition {
+			t.Fatalf("repeat of g1 = %+v", r)
+		}
+		for i, r := range results[1:] {
+			if r == nil || r.Duplicate || r.AggregateVersion != 1 {
+				t.Fatalf("h%d = %+v", i+1, r)
+			}
+		}
+		if s := stateOf(t, d2, "g"); s.Count != 6 {
+			t.Fatalf("state %+v, want count 6", s)
 		}
 	})
 }

@@ -68,10 +68,15 @@
 // A command dispatched WithCommandID(id) is executed at most once per aggregate: the
 // id is stored in every event's metadata (eventstore.MetaCommandID), and a later
 // dispatch with the same id answers the original outcome with Result.Duplicate set,
-// without executing or appending, even after a restart or on another node. The
-// instance remembers the ids of the events it replayed or appended (the most recent
-// Config.CommandIDMemory of them) and asks the store's command index only for the
-// part of the stream it did not see: before a snapshot, or forgotten.
+// without appending, even after a restart or on another node. The instance
+// remembers the ids of the events it replayed or appended (the most recent
+// Config.CommandIDMemory of them), which proves most ids new or repeated without the
+// store. For the part of the stream it did not see (before a snapshot, or
+// forgotten) it does not look the id up first: the command's events get ids derived
+// from the command id (eventstore.CommandEventID), so the store refuses a repeat's
+// events with eventstore.ErrDuplicateEventID, and only then is the original outcome
+// read from the store's command index. An answer that appends nothing (a
+// rejection) cannot be refused, so it asks the index before it is given.
 //
 // Only appended events leave a trace: a command that was rejected, or succeeded
 // without recording an event, is executed again when retried with the same id, and

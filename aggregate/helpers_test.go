@@ -102,6 +102,17 @@ func eachStore(t *testing.T, body func(t *testing.T, open func(testing.TB) aggre
 	}
 }
 
+// wantCounter checks counter id's state (through d) and its stream's version.
+func wantCounter(t *testing.T, d *aggregate.Dispatcher, store aggregate.Store, id string, count int, version int64) {
+	t.Helper()
+	if s := stateOf(t, d, id); s.Count != count {
+		t.Fatalf("counter %s: state %+v, want count %d", id, s, count)
+	}
+	if v := streamVersions(t, store, "counter-"+id); v != version {
+		t.Fatalf("counter %s: stream version %d, want %d", id, v, version)
+	}
+}
+
 // countingStore counts what the runtime reads.
 type countingStore struct {
 	aggregate.Store

@@ -132,10 +132,20 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		}
 	}
 	for attempt := 1; ; attempt++ {
+		// A command id the instance's memory knows is a repeat: answer it with the
+		// original outcome. One its memory cannot prove new (see commandLog) is not
+		// asked of the store yet: its events carry ids derived from the command id, so
+		// the store refuses them if they are stored already. Only an answer that
+		// appends nothing must ask (below).
+		unsure := false
 		if req.checkDuplicate {
-			res, err := in.duplicate(ctx, req)
-			if err != nil || res != nil {
-				return res, nil, err
+			if in.cmds.seen(p.CommandID) {
+				res, err := in.storedOutcome(ctx, req)
+				if err != nil || res != nil {
+					return res, nil, err
+				}
+			} else {
+				unsure = !in.cmds.complete()
 			}
 		}
 		var events []any
@@ -146,6 +156,13 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			events, err = in.execute(p.Command)
 		}
 		if err != nil || len(events) == 0 {
+			if unsure {
+				// Appending nothing, it cannot meet its stored events: ask.
+				res, serr := in.storedOutcome(ctx, req)
+				if serr != nil || res != nil {
+					return res, nil, serr
+				}
+			}
 			// An answer that appends nothing is never checked by the store's version
 			// check. If another node appended meanwhile (a split, a handover), the
 			// answer came from stale state: catch up and decide again.
@@ -164,6 +181,11 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		if err != nil {
 			return nil, nil, &RejectedError{Err: err}
 		}
+		if p.CommandID != "" {
+			for i := range data {
+				data[i].ID = eventstore.CommandEventID(in.target.StreamID, p.CommandID, i)
+			}
+		}
 		if k := in.d.cfg.Knobs; k != nil && k.BeforeAppend != nil {
 			k.BeforeAppend(in.target.StreamID, in.version, attempt)
 		}
@@ -177,6 +199,13 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 				return nil, nil, &ConflictError{StreamID: in.target.StreamID, Attempts: attempt, Err: err}
 			}
 			continue
+		}
+		if errors.Is(err, eventstore.ErrDuplicateEventID) && p.CommandID != "" {
+			// The command's events are stored already: it is a repeat.
+			res, serr := in.storedOutcome(ctx, req)
+			if serr != nil || res != nil {
+				return res, nil, serr
+			}
 		}
 		if err != nil {
 			// The append may or may not have committed; the state still matches
@@ -252,15 +281,11 @@ func (in *instance) metadata(p *Pipeline) map[string]string {
 	return m
 }
 
-// duplicate answers a command whose id already appended to the stream with the
-// original outcome; it returns nil when the id is new. The store is asked only when
-// the instance's memory cannot prove the id new (see commandLog).
-func (in *instance) duplicate(ctx context.Context, req *request) (*Result, error) {
-	id := req.pipeline.CommandID
-	if !in.cmds.seen(id) && in.cmds.complete() {
-		return nil, nil
-	}
-	recorded, err := in.d.cfg.Store.ReadCommandEvents(ctx, in.target.StreamID, id)
+// storedOutcome answers a command whose id already appended to the stream with the
+// original outcome, read from the store; it returns nil when the store holds no
+// events of the id.
+func (in *instance) storedOutcome(ctx context.Context, req *request) (*Result, error) {
+	recorded, err := in.d.cfg.Store.ReadCommandEvents(ctx, in.target.StreamID, req.pipeline.CommandID)
 	if err != nil {
 		return nil, storeError(ctx, "read command events", err)
 	}

@@ -13,6 +13,11 @@ var (
 	ErrWrongVersion = errors.New("eventstore: wrong expected version")
 	// ErrInvalid: an argument was malformed (empty stream id, no events, bad JSON…).
 	ErrInvalid = errors.New("eventstore: invalid argument")
+	// ErrDuplicateEventID: an event id of the append is already stored (or repeated
+	// within it); nothing was appended. It also matches ErrInvalid. With event ids
+	// derived from a command id (CommandEventID), it is how a store refuses a
+	// command's events a second time.
+	ErrDuplicateEventID = fmt.Errorf("%w: an event id is already stored", ErrInvalid)
 	// ErrEventTooLarge: an event's data and metadata exceed the store's size limit.
 	ErrEventTooLarge = errors.New("eventstore: event too large")
 	// ErrNotFound: no such snapshot (or not with the requested schema version).

@@ -91,7 +91,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 			ids[i] = uuid.New()
 		}
 		if _, dup := s.eventIDs[ids[i]]; dup || seen[ids[i]] {
-			return nil, fmt.Errorf("%w: event id %s is already stored", eventstore.ErrInvalid, ids[i])
+			return nil, fmt.Errorf("%w: %s", eventstore.ErrDuplicateEventID, ids[i])
 		}
 		seen[ids[i]] = true
 	}

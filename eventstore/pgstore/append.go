@@ -145,7 +145,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 			return nil, s.wrap("append to stream "+strconv.Quote(streamID), err)
 		}
 		if pgErr.ConstraintName == "events_event_id_key" {
-			return nil, fmt.Errorf("%w: an event id of this append is already stored: %s", eventstore.ErrInvalid, pgErr.Detail)
+			return nil, fmt.Errorf("%w: %s", eventstore.ErrDuplicateEventID, pgErr.Detail)
 		}
 		// Another writer took the version: final for an exact expectation; for a
 		// computed one, compute again.

@@ -285,8 +285,8 @@ func testDuplicateEventID(t *testing.T, s eventstore.Store) {
 	first := mustAppend(t, s, "a", eventstore.NoStream, events("E", 1))
 	dup := events("E", 2)
 	dup[1].ID = first[0].ID
-	if _, err := s.Append(ctx, "b", eventstore.AnyVersion, dup); !errors.Is(err, eventstore.ErrInvalid) {
-		t.Fatalf("append reusing event id %s: got %v, want ErrInvalid", first[0].ID, err)
+	if _, err := s.Append(ctx, "b", eventstore.AnyVersion, dup); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("append reusing event id %s: got %v, want ErrDuplicateEventID", first[0].ID, err)
 	}
 	if v := streamVersion(t, s, "b"); v != 0 {
 		t.Errorf("append with a duplicate id wrote %d events", v)

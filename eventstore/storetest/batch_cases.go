@@ -136,8 +136,8 @@ func testBatchDuplicateEventID(t *testing.T, s eventstore.Store, b eventstore.Ba
 		{StreamID: "dup", Expected: eventstore.NoStream, Events: dup},
 		{StreamID: "y", Expected: eventstore.NoStream, Events: events("Y", 2)},
 	})
-	if !errors.Is(res[1].Err, eventstore.ErrInvalid) {
-		t.Fatalf("append reusing event id: got %v, want ErrInvalid", res[1].Err)
+	if !errors.Is(res[1].Err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("append reusing event id: got %v, want ErrDuplicateEventID", res[1].Err)
 	}
 	if res[0].Err != nil || res[2].Err != nil {
 		t.Fatalf("the other requests failed: %v, %v", res[0].Err, res[2].Err)

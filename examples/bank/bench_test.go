@@ -210,3 +210,34 @@ func parallel(b *testing.B, n, workers int, f func(i int) error) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkHotAggregateWithCommandIDs: deposits with a Command-Id each (as an
+// idempotent client or a process manager sends them) to an account its node loaded
+// from a snapshot, one at a time. The node's memory of command ids starts at the
+// snapshot, so it cannot prove an id new from memory.
+func BenchmarkHotAggregateWithCommandIDs(b *testing.B) {
+	for _, sn := range storeNames() {
+		b.Run(sn, func(b *testing.B) {
+			store := openStore(b, sn)
+			ctx := context.Background()
+			warm := newBank(b, store, aggregate.Config{Timeout: time.Minute})
+			if _, err := warm.Dispatch(ctx, bank.OpenAccount{AccountNumber: "hot-ids"}); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 150 { // a snapshot at version 100
+				if _, err := warm.Dispatch(ctx, bank.DepositMoney{AccountNumber: "hot-ids", Amount: 1}, aggregate.WithCommandID(fmt.Sprint("warm-", i))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = warm.Close()
+			d := newBank(b, store, aggregate.Config{Timeout: time.Minute})
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := d.Dispatch(ctx, bank.DepositMoney{AccountNumber: "hot-ids", Amount: 1}, aggregate.WithCommandID(fmt.Sprint("bench-", i))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b)
+		})
+	}
+}
