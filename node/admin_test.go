@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/node"
@@ -27,16 +24,7 @@ func startAdminNode(t *testing.T, extra ...string) *node.Node {
 	schema := pgtest.NewSchema(t)
 	args := append([]string{"--node-id=admin1", "--nats=" + natstest.URL(), "--prefix=" + natstest.Prefix(t), "--dsn=" + pgtest.NodeDSN(),
 		"--schema=" + schema, "--cluster=none", fmt.Sprintf("--admin-addr=127.0.0.1:%d", testport.Free(t))}, extra...)
-	cfg, err := config.Load(args, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startFromFlags(t, args...)
 	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
 	return n
 }

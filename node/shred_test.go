@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,12 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
-	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/testwait"
-	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -35,16 +31,7 @@ func startNode(t *testing.T, schema, prefix string, extra ...string) func() {
 	t.Helper()
 	args := append([]string{"--node-id=shred1", "--nats=" + natstest.URL(), "--prefix=" + prefix, "--dsn=" + pgtest.DSN(),
 		"--schema=" + schema, "--cluster=none", "--admin-addr=off"}, extra...)
-	cfg, err := config.Load(args, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startFromFlags(t, args...)
 	stopped := false
 	stop := func() {
 		if !stopped {
