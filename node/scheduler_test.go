@@ -95,6 +95,15 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 		if ended != transfers {
 			return fmt.Errorf("%d of %d transfers ended", ended, transfers)
 		}
+		// A transfer that expired after its withdrawal ends failed first and is refunded
+		// after: wait for the refunds too.
+		rows, err := bank.ReplayBalances(events)
+		if err != nil {
+			return err
+		}
+		if sum := rows["A"].Balance + rows["B"].Balance; sum != 205 {
+			return fmt.Errorf("balances sum to %d, want 205: refunds still in flight", sum)
+		}
 		return nil
 	})
 	events, err := bank.ReadAllEvents(ctx, store)
