@@ -15,8 +15,8 @@ import (
 // usual path is one transaction for all of them: Project each (or ProjectPage them
 // all), then the checkpoint compare-and-set to how far the page got, then commit. If
 // any event fails, the transaction is rolled back and the events are redone one per
-// transaction, so the error policy applies to exactly the failing event and the events before it keep
-// their effect.
+// transaction, so the error policy applies to exactly the failing event and the
+// events before it keep their effect.
 func (p *partition) processProjection(ctx context.Context, cur cursor, pg page) (cursor, error) {
 	began := p.r.cfg.Now()
 	err := recovered(func() error { return p.projectTx(ctx, cur.stored, pg.through, pg.events) })
@@ -91,13 +91,14 @@ func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventst
 		_ = tx.Rollback(rctx) // a no-op after Commit
 	}()
 	spec, knobs := p.def.spec, p.r.cfg.Knobs
-	if page := p.def.proj.ProjectPage; page != nil {
+	page := p.def.proj.ProjectPage
+	if page != nil {
 		if err := page(ctx, tx, evs); err != nil {
 			return err
 		}
 	}
 	for _, e := range evs {
-		if p.def.proj.ProjectPage == nil {
+		if page == nil {
 			if err := p.def.proj.Project(ctx, tx, e); err != nil {
 				return err
 			}

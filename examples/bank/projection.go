@@ -197,7 +197,7 @@ func AccountsProjection(spec handlers.Spec) handlers.Projection {
 	if spec.Name == "" {
 		spec.Name = ProjectionName
 	}
-	return handlers.Projection{Spec: spec, Setup: SetupAccounts, Project: ProjectAccount, ProjectPage: ProjectAccounts, Reset: ResetAccounts}
+	return handlers.Projection{Spec: spec, Setup: SetupAccounts, ProjectPage: ProjectAccounts, Reset: ResetAccounts}
 }
 
 // Querier is what LoadAccounts needs: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
