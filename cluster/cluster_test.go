@@ -51,13 +51,13 @@ func TestThreeNodesConverge(t *testing.T) {
 			}
 		}
 	}
-	if got := n3.logs.count("cluster: joined"); got != 1 {
+	if got := n3.logged("cluster: joined"); got != 1 {
 		t.Errorf("n3 logged %d joins, want 1", got)
 	}
 	// The fast failure detector must not flap in steady state.
 	holdsFor(t, time.Second, func() error {
 		for _, n := range []*testNode{n1, n2, n3} {
-			if k := n.logs.count("cluster: member failed"); k != 0 {
+			if k := n.logged("cluster: member failed"); k != 0 {
 				return fmt.Errorf("%s declared a live member failed", n.LocalID())
 			}
 		}
@@ -82,10 +82,10 @@ func TestGracefulCloseLeavesPromptly(t *testing.T) {
 	waitFor(t, 2*time.Second, sees([]string{"n1", "n2"}, n1, n2))
 	t.Logf("Close took %v; survivors' OnChange dropped n3 %v after Close began", closed, time.Since(start).Round(time.Millisecond))
 	for _, n := range []*testNode{n1, n2} {
-		if n.logs.count(`"member":"n3","addr":`) == 0 || n.logs.count("cluster: member left") != 1 {
+		if n.logged(`"member":"n3","addr":`) == 0 || n.logged("cluster: member left") != 1 {
 			t.Errorf("%s: want one 'member left' line for n3", n.LocalID())
 		}
-		if n.logs.count("cluster: member failed") != 0 {
+		if n.logged("cluster: member failed") != 0 {
 			t.Errorf("%s: a graceful leave was logged as a failure", n.LocalID())
 		}
 	}
@@ -112,7 +112,7 @@ func TestCrashDetectionTime(t *testing.T) {
 			h := n.history()
 			d := h[len(h)-1].at.Sub(killed)
 			slowest = max(slowest, d)
-			if n.logs.count("cluster: member failed") != 1 {
+			if n.logged("cluster: member failed") != 1 {
 				t.Errorf("%s: want one 'member failed' line", n.LocalID())
 			}
 		}
@@ -141,7 +141,7 @@ func TestJoinRetriesUntilSeedAppears(t *testing.T) {
 		t.Fatalf("members %v, want n2 alone", got)
 	}
 	waitFor(t, 5*time.Second, func() error {
-		if n := late.logs.count("cluster: join failed, retrying"); n < 3 {
+		if n := late.logged("cluster: join failed, retrying"); n < 3 {
 			return fmt.Errorf("%d failed join attempts logged", n)
 		}
 		return nil
@@ -261,7 +261,7 @@ func assertNeverMerge(t *testing.T, n1, n2 *testNode) {
 		return nil
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for n2.logs.count("cluster: join failed, retrying") < 3 {
+	for n2.logged("cluster: join failed, retrying") < 3 {
 		if err := alone(); err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +306,7 @@ func TestRejoinHealsLongPartition(t *testing.T) {
 		// synchronisation: nothing observable marks the reaping.
 		split := time.Now()
 		time.Sleep(deadTime + time.Second)
-		if n3.logs.count("cluster: rejoin attempt") == 0 && rejoin > 0 {
+		if n3.logged("cluster: rejoin attempt") == 0 && rejoin > 0 {
 			t.Error("n3 made no rejoin attempt during the partition")
 		}
 

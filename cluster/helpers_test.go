@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/placement"
 )
@@ -43,27 +44,8 @@ func holdsFor(t testing.TB, d time.Duration, cond func() error) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink (memberlist's goroutines may log
-// after a test returns, so tests never log through t).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if os.Getenv("RL_TEST_LOG") != "" {
-		_, _ = os.Stderr.Write(p)
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(substr string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), substr)
-}
+// logged counts the lines (or other substrings) the node logged containing substr.
+func (n *testNode) logged(substr string) int { return strings.Count(n.logs.String(), substr) }
 
 // change is one OnChange call.
 type change struct {
@@ -73,7 +55,7 @@ type change struct {
 
 type testNode struct {
 	*Cluster
-	logs *syncBuffer
+	logs *syncbuf.Buffer // memberlist's goroutines may log after a test returns, so tests never log through t
 
 	mu      sync.Mutex
 	changes []change
@@ -122,13 +104,17 @@ func ids(ms []placement.Member) []string {
 // cleanup.
 func startNode(t testing.TB, id string, mod func(*Config)) *testNode {
 	t.Helper()
-	n := &testNode{logs: &syncBuffer{}}
+	n := &testNode{logs: &syncbuf.Buffer{}}
+	var logTo io.Writer = n.logs
+	if os.Getenv("RL_TEST_LOG") != "" {
+		logTo = io.MultiWriter(n.logs, os.Stderr)
+	}
 	cfg := Config{
 		NodeID:   id,
 		BindAddr: "127.0.0.1",
 		Meta:     Meta{AdminAddr: "127.0.0.1:80" + id[len(id)-1:], Version: "test"},
 		OnChange: n.onChange,
-		Logger:   zerolog.New(n.logs).Level(zerolog.DebugLevel).With().Timestamp().Logger(),
+		Logger:   zerolog.New(logTo).Level(zerolog.DebugLevel).With().Timestamp().Logger(),
 	}
 	if mod != nil {
 		mod(&cfg)
