@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/placement"
 )
 
@@ -149,16 +150,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		if d.proj == nil || d.proj.Setup == nil {
 			continue
 		}
-		setup := func(tx pgx.Tx) error {
-			// Nodes starting together would race their CREATE TABLE IF NOT EXISTS
-			// (which is not safe concurrently in PostgreSQL): take turns.
-			key := r.cfg.PG.Schema() + ".setup:" + d.spec.Name
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
-				return err
-			}
-			return d.proj.Setup(ctx, tx)
-		}
-		if err := pgx.BeginFunc(ctx, r.cfg.PG.Pool(), setup); err != nil {
+		setup := func(tx pgx.Tx) error { return d.proj.Setup(ctx, tx) }
+		if err := pgstore.Setup(ctx, r.cfg.PG.Pool(), "projection:"+d.spec.Name, setup); err != nil {
 			return fmt.Errorf("handlers: setup of projection %q: %w", d.spec.Name, err)
 		}
 	}

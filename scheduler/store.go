@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
 
 // DB is what a Store needs of PostgreSQL: *pgxpool.Pool satisfies it.
@@ -67,16 +69,8 @@ func Open(ctx context.Context, db DB, schema string, opts ...Option) (*Store, er
 		table = pgx.Identifier{schema, "schedules"}
 	}
 	s := &Store{db: db, table: table.Sanitize(), opts: apply(opts)}
-	fail := func(err error) (*Store, error) { return nil, fmt.Errorf("scheduler: create %s: %w", s.table, err) }
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ringleader.schedules'))`); err != nil {
-		return fail(err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
+	err := pgstore.Setup(ctx, db, s.table, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
 	schedule_id     text        PRIMARY KEY,
 	partition       int         NOT NULL,
 	command_type    text        NOT NULL,
@@ -91,14 +85,16 @@ func Open(ctx context.Context, db DB, schema string, opts ...Option) (*Store, er
 	fired_at        timestamptz,
 	created_at      timestamptz NOT NULL DEFAULT now(),
 	updated_at      timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fail(err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE INDEX IF NOT EXISTS schedules_pending_due ON `+s.table+
-		` (partition, next_attempt_at) WHERE state = 'pending'`); err != nil {
-		return fail(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fail(err)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE INDEX IF NOT EXISTS schedules_pending_due ON `+s.table+
+			` (partition, next_attempt_at) WHERE state = 'pending'`); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: create %s: %w", s.table, err)
 	}
 	return s, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
 
 // TableName is the PostgreSQL table of the data keys, in the pool's search_path (the
@@ -35,10 +37,7 @@ var _ Table = (*PGTable)(nil)
 // not race) and returns the table. Give it the event store's pool
 // (pgstore.Store.Pool()).
 func OpenPGTable(ctx context.Context, pool *pgxpool.Pool) (*PGTable, error) {
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ringleader.pii_keys:' || current_schema()))`); err != nil {
-			return err
-		}
+	err := pgstore.Setup(ctx, pool, TableName, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, pgDDL)
 		return err
 	})

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 )
 
 // DB is what PGStore needs of PostgreSQL: *pgxpool.Pool satisfies it.
@@ -41,15 +43,8 @@ func OpenPGStore(ctx context.Context, db DB, schema string) (*PGStore, error) {
 		table = pgx.Identifier{schema, "process_state"}
 	}
 	s := &PGStore{db: db, table: table.Sanitize()}
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("process: create %s: %w", s.table, err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ringleader.process_state'))`); err != nil {
-		return nil, fmt.Errorf("process: create %s: %w", s.table, err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
+	err := pgstore.Setup(ctx, db, s.table, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
 	manager       text        NOT NULL,
 	process_id    text        NOT NULL,
 	state         jsonb       NOT NULL,
@@ -59,10 +54,10 @@ func OpenPGStore(ctx context.Context, db DB, schema string) (*PGStore, error) {
 	status        text        NOT NULL,
 	version       bigint      NOT NULL,
 	updated_at    timestamptz NOT NULL,
-	PRIMARY KEY (manager, process_id))`); err != nil {
-		return nil, fmt.Errorf("process: create %s: %w", s.table, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	PRIMARY KEY (manager, process_id))`)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("process: create %s: %w", s.table, err)
 	}
 	return s, nil
