@@ -17,6 +17,7 @@ type Store interface {
 	eventstore.StreamReader
 	eventstore.SnapshotStore
 	eventstore.CommandIndex
+	eventstore.OutcomeStore
 }
 
 // Defaults used for zero Config fields.

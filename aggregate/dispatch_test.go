@@ -232,7 +232,8 @@ func TestDuplicateCommandIDAfterRestart(t *testing.T) {
 // command id new (rehydrated from a snapshot), a command that appends is not checked
 // against the store first: its events' ids derive from the command id, so the
 // store refuses a repeat's events and only then is the original outcome read. An
-// answer that appends nothing (a rejection) still asks the store.
+// answer that appends nothing (a rejection) records its outcome, which the store
+// refuses as well if the id has one.
 func TestUnprovenCommandIDsCostNoLookUp(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
 		store := &countingStore{Store: open(t)}
@@ -258,13 +259,14 @@ func TestUnprovenCommandIDsCostNoLookUp(t *testing.T) {
 		if !again.Duplicate || again.AggregateVersion != 1 || again.Events[0].GlobalPosition != first.Events[0].GlobalPosition {
 			t.Fatalf("repeat of c1 = %+v", again)
 		}
-		// A rejection with an unproven id must ask: it appends nothing to be refused.
-		before = store.commandReads.Load()
+		// A rejection with an unproven id records its outcome, which also finds any
+		// earlier outcome of the id: one round trip, no look-up first.
+		before, outcomes := store.commandReads.Load(), store.outcomes.Load()
 		if _, err := d2.Dispatch(context.Background(), Add{ID: "u", N: -1}, aggregate.WithCommandID("c6")); aggregate.CodeOf(err) != aggregate.CodeRejected {
 			t.Fatalf("c6: %v", err)
 		}
-		if store.commandReads.Load() == before {
-			t.Fatal("a rejection with an unproven id was answered without asking the store")
+		if reads, recorded := store.commandReads.Load()-before, store.outcomes.Load()-outcomes; reads != 0 || recorded != 1 {
+			t.Fatalf("a rejection with an unproven id cost %d look-ups and %d outcome records, want 0 and 1", reads, recorded)
 		}
 		wantCounter(t, d2, store, "u", 9, 5)
 	})
@@ -337,22 +339,65 @@ func TestDuplicateBeyondCommandIDMemory(t *testing.T) {
 	})
 }
 
-func TestRejectedCommandIsReexecutedOnRetry(t *testing.T) {
+// TestRejectedCommandIDStaysRejected: a command id's first answer is final, also
+// when it appended nothing: a retry of a rejected id is rejected again with the
+// original message, even with a payload that would now succeed, and a success
+// without events is answered as a duplicate.
+func TestRejectedCommandIDStaysRejected(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
 		store := open(t)
 		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{})})
-		if _, err := d.Dispatch(context.Background(), Add{ID: "r", N: -1}, aggregate.WithCommandID("c")); aggregate.CodeOf(err) != aggregate.CodeRejected {
-			t.Fatalf("err = %v", err)
+		if _, err := d.Dispatch(context.Background(), Add{ID: "r", N: -1}, aggregate.WithCommandID("c")); !errors.Is(err, errNegative) {
+			t.Fatalf("first answer: %v, want the domain error", err)
 		}
-		// The documented choice: only appended events leave a trace, so the same id
-		// is executed again (here a fixed payload succeeds).
-		res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c"))
-		if res.Duplicate || res.AggregateVersion != 1 {
-			t.Fatalf("retry = %+v", res)
+		_, err := d.Dispatch(context.Background(), Add{ID: "r", N: 2}, aggregate.WithCommandID("c"))
+		var prior *aggregate.PriorRejectionError
+		if !errors.As(err, &prior) || aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != errNegative.Error() || prior.StreamVersion != 0 {
+			t.Fatalf("retry with a payload that would succeed: %v, want the original rejection", err)
 		}
-		if res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c")); !res.Duplicate {
-			t.Fatalf("third = %+v", res)
+		if res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c2")); res.Duplicate || res.AggregateVersion != 1 {
+			t.Fatalf("a new id = %+v", res)
 		}
+		if res := mustDispatch(t, d, Nothing{ID: "r"}, aggregate.WithCommandID("n")); res.Duplicate || res.AggregateVersion != 1 {
+			t.Fatalf("success without events = %+v", res)
+		}
+		mustDispatch(t, d, Add{ID: "r", N: 1}, aggregate.WithCommandID("c3"))
+		if res := mustDispatch(t, d, Nothing{ID: "r"}, aggregate.WithCommandID("n")); !res.Duplicate || res.AggregateVersion != 1 {
+			t.Fatalf("repeat of the success without events = %+v, want a duplicate at version 1", res)
+		}
+		wantCounter(t, d, store, "r", 3, 2)
+	})
+}
+
+// TestLateCopyOfARejectedCommandCannotAppend is the split that chaos testing found:
+// a command is rejected by one owner; a copy of it delivered late reaches another
+// owner, where the state has changed so that it would succeed. It must get the
+// original rejection and append nothing. A rejection decided on a stale state is not
+// recorded: the owner catches up and decides again.
+func TestLateCopyOfARejectedCommandCannotAppend(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
+		store := open(t)
+		router := counterRouter(aggregate.TypeConfig{})
+		d1 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		d2 := newDispatcher(t, aggregate.Config{Store: store, Router: router})
+		mustDispatch(t, d1, Add{ID: "L", N: 1}, aggregate.WithCommandID("open"))
+		if _, err := d2.Dispatch(context.Background(), Take{ID: "L", N: 5}, aggregate.WithCommandID("take")); !errors.Is(err, errNotEnough) {
+			t.Fatalf("take 5 of 1 on d2: %v, want rejected", err)
+		}
+		mustDispatch(t, d1, Add{ID: "L", N: 10}, aggregate.WithCommandID("deposit")) // d2 does not see it
+		_, err := d1.Dispatch(context.Background(), Take{ID: "L", N: 5}, aggregate.WithCommandID("take"))
+		if !errors.As(err, new(*aggregate.PriorRejectionError)) {
+			t.Fatalf("late copy of the rejected take on d1 (count 11): %v, want the original rejection", err)
+		}
+		wantCounter(t, d1, store, "L", 11, 2)
+
+		// d2 still holds count 1: its rejection of a new take is stale, is not
+		// recorded, and the take succeeds on the caught-up state.
+		res, err := d2.Dispatch(context.Background(), Take{ID: "L", N: 5}, aggregate.WithCommandID("take2"))
+		if err != nil || res.AggregateVersion != 3 {
+			t.Fatalf("take 5 on d2 with a stale count: %+v, %v; want appended at version 3", res, err)
+		}
+		wantCounter(t, d2, store, "L", 6, 3)
 	})
 }
 

@@ -75,13 +75,19 @@
 // forgotten) it does not look the id up first: the command's events get ids derived
 // from the command id (eventstore.CommandEventID), so the store refuses a repeat's
 // events with eventstore.ErrDuplicateEventID, and only then is the original outcome
-// read from the store's command index. An answer that appends nothing (a
-// rejection) cannot be refused, so it asks the index before it is given.
+// read from the store's command index.
 //
-// Only appended events leave a trace: a command that was rejected, or succeeded
-// without recording an event, is executed again when retried with the same id, and
-// answers according to the state at that time. Command ids deduplicate effects, not
-// answers; re-running a command that changed nothing cannot apply anything twice.
+// An answer that appends nothing — a rejection by Execute, or a success without
+// events — is made just as final: it is recorded in the store
+// (eventstore.OutcomeStore) before it is given, on the condition that the stream is
+// still at the version it was decided on and the id has no outcome yet. A retry, or
+// a copy of the command delivered late to another owner after a split, gets the
+// original rejection (a *RejectedError wrapping a *PriorRejectionError with the
+// original message) or the original success marked Duplicate, even when the state
+// has changed so that it would now decide otherwise. A rejection decided on a stale
+// state (another node appended meanwhile) is not recorded: the instance catches up
+// and decides again. Panics and failed expected versions are not recorded; they are
+// decided again when retried. Commands without an id record nothing.
 // A command id is scoped to its aggregate's stream.
 //
 // # Errors

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Dispatch wraps them (often in one of the typed errors below), so
@@ -71,6 +72,21 @@ func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 
 // Unwrap returns the domain error, so errors.Is(err, bank.ErrInsufficientFunds) works.
 func (e *RejectedError) Unwrap() error { return e.Err }
+
+// PriorRejectionError is the rejection recorded for a command id that was rejected
+// before: a retry of the command, or a copy delivered late, gets it (wrapped in a
+// *RejectedError) instead of being decided again. Its message is the original
+// rejection's; the original domain error's Go type is not stored.
+type PriorRejectionError struct {
+	// Message is the original rejection's message.
+	Message string
+	// StreamVersion is the version of the state the command was rejected on.
+	StreamVersion int64
+	// At is when the rejection was recorded.
+	At time.Time
+}
+
+func (e *PriorRejectionError) Error() string { return e.Message }
 
 // PanicError reports a panic in user code (Execute, Apply, a snapshot codec). The
 // command fails, the instance's state is discarded, and the next command rehydrates

@@ -29,6 +29,13 @@ type Add struct {
 	N  int    `json:"n"`
 }
 type Reject struct{ ID string }
+
+// Take takes n from the count, and is rejected when the count is lower: a decision
+// that depends on the state.
+type Take struct {
+	ID string `json:"id"`
+	N  int    `json:"n"`
+}
 type Explode struct{ ID string }
 type Nothing struct{ ID string }
 type Unregistered struct{ ID string }
@@ -38,7 +45,10 @@ type Added struct {
 }
 type notRegistered struct{}
 
-var errNegative = errors.New("n must not be negative")
+var (
+	errNegative  = errors.New("n must not be negative")
+	errNotEnough = errors.New("not enough")
+)
 
 func (c *Counter) Execute(cmd any) ([]any, error) {
 	switch c2 := cmd.(type) {
@@ -47,6 +57,11 @@ func (c *Counter) Execute(cmd any) ([]any, error) {
 			return nil, errNegative
 		}
 		return []any{Added{N: c2.N}}, nil
+	case Take:
+		if c.Count < c2.N {
+			return nil, errNotEnough
+		}
+		return []any{Added{N: -c2.N}}, nil
 	case Reject:
 		return nil, errors.New("rejected on purpose")
 	case Explode:
@@ -77,6 +92,7 @@ func counterRouter(cfg aggregate.TypeConfig) *aggregate.Router {
 	t := counterType(cfg)
 	r := aggregate.NewRouter()
 	aggregate.Route(r, t, func(c Add) string { return c.ID })
+	aggregate.Route(r, t, func(c Take) string { return c.ID })
 	aggregate.Route(r, t, func(c Reject) string { return c.ID })
 	aggregate.Route(r, t, func(c Explode) string { return c.ID })
 	aggregate.Route(r, t, func(c Nothing) string { return c.ID })
@@ -119,6 +135,12 @@ type countingStore struct {
 	eventsRead   atomic.Int64
 	commandReads atomic.Int64
 	appends      atomic.Int64
+	outcomes     atomic.Int64
+}
+
+func (s *countingStore) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) (*eventstore.CommandOutcome, error) {
+	s.outcomes.Add(1)
+	return s.Store.RecordOutcome(ctx, o)
 }
 
 func (s *countingStore) ReadStream(ctx context.Context, id string, from int64, limit int) ([]eventstore.RecordedEvent, error) {

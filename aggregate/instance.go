@@ -156,6 +156,14 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			events, err = in.execute(p.Command)
 		}
 		if err != nil || len(events) == 0 {
+			if p.CommandID != "" && isDecision(err) {
+				// The answer becomes final for the command id (or an earlier one is).
+				res, again, serr := in.settle(ctx, req, err, attempt)
+				if again {
+					continue
+				}
+				return res, nil, serr
+			}
 			if unsure {
 				// Appending nothing, it cannot meet its stored events: ask.
 				res, serr := in.storedOutcome(ctx, req)
@@ -200,8 +208,9 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			}
 			continue
 		}
-		if errors.Is(err, eventstore.ErrDuplicateEventID) && p.CommandID != "" {
-			// The command's events are stored already: it is a repeat.
+		if (errors.Is(err, eventstore.ErrDuplicateEventID) || errors.Is(err, eventstore.ErrCommandDecided)) && p.CommandID != "" {
+			// The command's events are stored already, or its outcome is recorded: it
+			// is a repeat.
 			res, serr := in.storedOutcome(ctx, req)
 			if serr != nil || res != nil {
 				return res, nil, serr
@@ -249,6 +258,71 @@ func (in *instance) staleAnswer(ctx context.Context, answer error, attempt int) 
 	return true, nil
 }
 
+// isDecision reports whether answer (nil: success) is the aggregate's own decision
+// on its state, which settle records: a success or a rejection by Execute. Panics and
+// failed expected versions are not decisions of the command and are not recorded.
+func isDecision(answer error) bool {
+	var rejected *RejectedError
+	return answer == nil || errors.As(answer, &rejected)
+}
+
+// settle makes answer, decided on the instance's state without appending anything,
+// the final outcome of the command's id: it records it (eventstore.OutcomeStore)
+// unless the id already has an outcome, which is then the answer. A copy of the
+// command that arrives late, or a retry, cannot be decided again on a newer state.
+// again reports that the answer came from a stale state (the stream moved on: another
+// node appended during a split or a handover); the instance has caught up and decides
+// again. One store round trip.
+func (in *instance) settle(ctx context.Context, req *request, answer error, attempt int) (res *Result, again bool, err error) {
+	o := eventstore.CommandOutcome{StreamID: in.target.StreamID, CommandID: req.pipeline.CommandID, StreamVersion: in.version}
+	if answer != nil {
+		o.Code, o.Message = string(CodeOf(answer)), answer.Error()
+	}
+	prior, err := in.d.cfg.Store.RecordOutcome(ctx, o)
+	var stale *eventstore.WrongVersionError
+	switch {
+	case errors.Is(err, eventstore.ErrCommandDecided):
+		// Its events are stored: it succeeded before.
+		res, err := in.storedOutcome(ctx, req)
+		if err == nil && res == nil {
+			err = fmt.Errorf("%w: command %q has events in stream %q that cannot be read back", ErrUnavailable, o.CommandID, o.StreamID)
+		}
+		return res, false, err
+	case errors.As(err, &stale):
+		in.d.log.Debug().Str("stream", in.target.StreamID).Int64("local", in.version).Int64("stored", stale.ActualVersion).
+			Msg("answer from stale state; catching up")
+		if cerr := in.catchUp(ctx); cerr != nil {
+			return nil, false, cerr
+		}
+		if !shouldRetry(attempt, in.d.cfg.MaxRetries) {
+			return nil, false, &ConflictError{StreamID: in.target.StreamID, Attempts: attempt, Err: err}
+		}
+		return nil, true, nil
+	case err != nil:
+		return nil, false, storeError(ctx, "record outcome", err)
+	case prior != nil:
+		res, err := in.priorOutcome(req, prior)
+		return res, false, err
+	case answer != nil:
+		return nil, false, answer
+	}
+	res, err = in.result(req, nil, nil)
+	return res, false, err
+}
+
+// priorOutcome answers a command with the outcome recorded for its id: the original
+// rejection (its message; the domain error's Go type is not stored), or a success
+// without events marked Duplicate.
+func (in *instance) priorOutcome(req *request, o *eventstore.CommandOutcome) (*Result, error) {
+	if o.Code != "" {
+		return nil, &RejectedError{Err: &PriorRejectionError{Message: o.Message, StreamVersion: o.StreamVersion, At: o.CreatedAt}}
+	}
+	res := in.baseResult(req)
+	res.Duplicate = true
+	res.AggregateVersion = o.StreamVersion
+	return res, nil
+}
+
 // execute runs the user's Execute, turning a panic into a *PanicError (and dropping
 // the state) and a domain error into a *RejectedError.
 func (in *instance) execute(cmd any) (events []any, err error) {
@@ -281,16 +355,23 @@ func (in *instance) metadata(p *Pipeline) map[string]string {
 	return m
 }
 
-// storedOutcome answers a command whose id already appended to the stream with the
-// original outcome, read from the store; it returns nil when the store holds no
-// events of the id.
+// storedOutcome answers a command whose id already has an outcome with that
+// outcome, read from the store: its events, or else its recorded outcome (see
+// settle). It returns nil, nil when the store holds neither.
 func (in *instance) storedOutcome(ctx context.Context, req *request) (*Result, error) {
 	recorded, err := in.d.cfg.Store.ReadCommandEvents(ctx, in.target.StreamID, req.pipeline.CommandID)
 	if err != nil {
 		return nil, storeError(ctx, "read command events", err)
 	}
 	if len(recorded) == 0 {
-		return nil, nil
+		o, err := in.d.cfg.Store.ReadOutcome(ctx, in.target.StreamID, req.pipeline.CommandID)
+		if err != nil {
+			return nil, storeError(ctx, "read command outcome", err)
+		}
+		if o == nil {
+			return nil, nil
+		}
+		return in.priorOutcome(req, o)
 	}
 	values := make([]any, len(recorded))
 	for i, e := range recorded {

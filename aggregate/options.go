@@ -32,9 +32,10 @@ type dispatchOptions struct {
 }
 
 // WithCommandID sets the command's idempotency key (the wire's Command-Id): a command
-// whose id already appended events to its aggregate's stream is not executed again;
-// Dispatch returns the original outcome with Result.Duplicate set. Without it a fresh
-// UUID is used and no duplicate check is made.
+// whose id already has an outcome in its aggregate's stream is not executed again;
+// Dispatch returns the original outcome: the appended events with Result.Duplicate
+// set, or the original rejection (see the package doc). Without it a fresh UUID is
+// used and no duplicate check is made.
 func WithCommandID(id string) Option { return func(o *dispatchOptions) { o.commandID = id } }
 
 // WithCausationID sets the causation id written into the events' metadata; default

@@ -18,6 +18,7 @@ type Store interface {
 	SnapshotStore
 	CheckpointStore
 	CommandIndex
+	OutcomeStore
 	Notifier
 	// Close releases the store's connections and stops its goroutines. It is safe to
 	// call more than once.

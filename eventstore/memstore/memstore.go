@@ -34,6 +34,7 @@ type Store struct {
 	eventIDs    map[uuid.UUID]struct{}
 	snapshots   map[string]eventstore.Snapshot
 	checkpoints map[string]int64
+	outcomes    map[outcomeKey]eventstore.CommandOutcome
 	subscribers map[chan struct{}]struct{}
 }
 
@@ -58,6 +59,7 @@ func New(opts ...Option) *Store {
 		eventIDs:      make(map[uuid.UUID]struct{}),
 		snapshots:     make(map[string]eventstore.Snapshot),
 		checkpoints:   make(map[string]int64),
+		outcomes:      make(map[outcomeKey]eventstore.CommandOutcome),
 		subscribers:   make(map[chan struct{}]struct{}),
 	}
 	for _, o := range opts {
@@ -78,6 +80,11 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, eventstore.ErrClosed
+	}
+	for _, id := range eventstore.CommandIDs(events) {
+		if _, decided := s.outcomes[outcomeKey{streamID, id}]; decided {
+			return nil, fmt.Errorf("%w: command %q on stream %q was answered without events", eventstore.ErrCommandDecided, id, streamID)
+		}
 	}
 	version := int64(len(s.streams[streamID]))
 	if !expected.Satisfied(version) {
@@ -174,6 +181,56 @@ func (s *Store) ReadCommandEvents(ctx context.Context, streamID, commandID strin
 		}
 	}
 	return copyEvents(out), nil
+}
+
+// outcomeKey names a command within its stream.
+type outcomeKey struct{ streamID, commandID string }
+
+// RecordOutcome implements eventstore.OutcomeStore.
+func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) (*eventstore.CommandOutcome, error) {
+	if err := eventstore.ValidateOutcome(o); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	for _, j := range s.streams[o.StreamID] {
+		if s.all[j].Metadata[eventstore.MetaCommandID] == o.CommandID {
+			return nil, fmt.Errorf("%w: command %q appended to stream %q", eventstore.ErrCommandDecided, o.CommandID, o.StreamID)
+		}
+	}
+	key := outcomeKey{o.StreamID, o.CommandID}
+	if prior, ok := s.outcomes[key]; ok {
+		return &prior, nil
+	}
+	if version := int64(len(s.streams[o.StreamID])); version != o.StreamVersion {
+		return nil, &eventstore.WrongVersionError{StreamID: o.StreamID, Expected: eventstore.Exact(o.StreamVersion), ActualVersion: version}
+	}
+	o.CreatedAt = s.now().UTC()
+	s.outcomes[key] = o
+	return nil, nil
+}
+
+// ReadOutcome implements eventstore.OutcomeStore.
+func (s *Store) ReadOutcome(ctx context.Context, streamID, commandID string) (*eventstore.CommandOutcome, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, eventstore.ErrClosed
+	}
+	o, ok := s.outcomes[outcomeKey{streamID, commandID}]
+	if !ok {
+		return nil, nil
+	}
+	return &o, nil
 }
 
 // ReadAll implements eventstore.AllReader. Appends happen under the store's mutex, so

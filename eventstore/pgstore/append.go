@@ -118,6 +118,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if err != nil {
 		return nil, err
 	}
+	commands := commandKeys(streamID, events)
 	for attempt := 0; ; attempt++ {
 		version := int64(expected)
 		if expected < 0 {
@@ -131,7 +132,10 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 			}
 		}
 		ticket, carried := s.notify.carry()
-		recorded, err := s.appendOnce(ctx, carried, streamID, version, events, args)
+		recorded, err := s.appendOnce(ctx, carried, commands, streamID, version, events, args)
+		if errors.Is(err, eventstore.ErrCommandDecided) {
+			return nil, err
+		}
 		if err == nil && len(recorded) > 0 {
 			s.notify.appended(ticket, carried)
 			return recorded, nil
@@ -156,21 +160,33 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 }
 
 // appendOnce runs AppendSQL in a transaction of its own, which also carries the
-// store's NOTIFY when carried (see notifier.carry).
-func (s *Store) appendOnce(ctx context.Context, carried bool, streamID string, version int64, events []eventstore.EventData, args appendArgs) ([]eventstore.RecordedEvent, error) {
-	if !carried {
+// store's NOTIFY when carried (see notifier.carry) and starts with the outcome guard
+// when the events carry command ids (see outcome.go).
+func (s *Store) appendOnce(ctx context.Context, carried bool, commands []commandKey, streamID string, version int64, events []eventstore.EventData, args appendArgs) ([]eventstore.RecordedEvent, error) {
+	if !carried && len(commands) == 0 {
 		rows, err := s.pool.Query(ctx, AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
 		return collectAppended(rows, err, streamID, events, args)
 	}
 	b := &pgx.Batch{}
+	if len(commands) > 0 {
+		queueOutcomeGuard(b, commands)
+	}
 	b.Queue(AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
-	b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+	if carried {
+		b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+	}
 	// One implicit transaction: nothing is committed until the batch's end, so the
 	// append counts only if the whole batch succeeded.
 	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if len(commands) > 0 {
+		if err := readOutcomeGuard(br, commands); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := br.Query()
 	recorded, err := collectAppended(rows, err, streamID, events, args)
-	if err == nil {
+	if err == nil && carried {
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {

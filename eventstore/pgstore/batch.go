@@ -147,7 +147,9 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	wantStreams := make([]string, len(round))
 	wantExpected := make([]int64, len(round))
 	wantCounts := make([]int64, len(round))
+	var commands []commandKey
 	for i, p := range round {
+		commands = append(commands, commandKeys(p.req.StreamID, p.req.Events)...)
 		for j := range p.req.Events {
 			streams[p.first+j] = p.req.StreamID
 			expected[p.first+j] = int64(p.req.Expected)
@@ -169,6 +171,9 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	ticket, carried := s.notify.carry()
 	err := func() error {
 		b := &pgx.Batch{}
+		if len(commands) > 0 {
+			queueOutcomeGuard(b, commands)
+		}
 		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta)
 		b.Queue(appendManyCheckSQL, wantStreams, wantExpected, wantCounts)
 		if carried {
@@ -176,6 +181,11 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		}
 		br := s.pool.SendBatch(ctx, b)
 		defer br.Close()
+		if len(commands) > 0 {
+			if err := readOutcomeGuard(br, commands); err != nil {
+				return err
+			}
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -209,9 +219,9 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		return br.Close()
 	}()
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		// The statement failed as a whole (a duplicate event id, the all-or-nothing
-		// guard) and nothing was written: give every request Append's own verdict.
+	if errors.As(err, &pgErr) || errors.Is(err, eventstore.ErrCommandDecided) {
+		// The statement failed as a whole (a duplicate event id, a command with a
+		// recorded outcome, the all-or-nothing guard) and nothing was written: give every request Append's own verdict.
 		for _, p := range round {
 			out[p.index].Events, out[p.index].Err = s.Append(ctx, p.req.StreamID, p.req.Expected, p.req.Events)
 		}

@@ -20,6 +20,7 @@ var batchCases = []struct {
 	{"AppendManyPositions", testBatchPositions},
 	{"AppendManyDuplicateEventID", testBatchDuplicateEventID},
 	{"AppendManyConcurrentOneWinner", testBatchOneWinner},
+	{"AppendManyRefusesDecidedCommands", testBatchOutcomes},
 }
 
 func testBatchIndependentConflicts(t *testing.T, s eventstore.Store, b eventstore.BatchAppender) {

@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"BadInputWritesNothing", testBadInput},
 		{"DuplicateEventID", testDuplicateEventID},
 		{"CommandIndex", testCommandIndex},
+		{"Outcomes", testOutcomes},
+		{"OutcomeRacesAppend", testOutcomeRacesAppend},
 		{"Notifications", testNotifications},
 		{"Closed", testClosed},
 	}

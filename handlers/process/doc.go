@@ -32,9 +32,10 @@
 //     dispatched; a command dispatched again after a crash carries the same id and the
 //     aggregate answers the original outcome without executing it twice.
 //  3. An answer is folded in (Outcome) and saved before anything it causes is
-//     dispatched. A rejected command leaves no trace in the aggregate, so re-sending it
-//     could succeed; once its rejection is saved it is never re-sent, so a
-//     compensation can never coexist with the effect it compensates.
+//     dispatched. The aggregate records a rejection under the command id too, so a
+//     re-sent rejected command is rejected again; and once its rejection is saved here
+//     it is never re-sent, so a compensation can never coexist with the effect it
+//     compensates.
 //
 // The causation id of every command is the id of the event that started the chain,
 // and its correlation id is the process id (Config.Correlation changes that).
