@@ -118,7 +118,7 @@ func cpuUse(a, b cpuSample, ops int64) string {
 		out += ", nats-server " + cores(nats)
 	}
 	if ops > 0 && a.machineExists && b.machineExists {
-		out += "; " + strconv.FormatInt((b.machineBusy-a.machineBusy).Microseconds()/ops, 10) + " µs machine CPU/cmd"
+		out += "; " + strconv.FormatInt((b.machineBusy-a.machineBusy).Microseconds()/ops, 10) + " µs machine CPU/op"
 	}
 	return out
 }

@@ -55,7 +55,9 @@ const uniqueViolation = "23505"
 // exact expected version (0: no stream), after earlier events appended by the same
 // transaction. It validates like Append and generates missing event ids. Use it to
 // append inside a transaction of your own, or to batch appends of several streams
-// into one transaction.
+// into one transaction. Such an append does not check the recorded outcomes of the
+// commands its events carry (MetaCommandID; see RecordOutcome): leave the command id
+// out, or append through the store.
 func AppendArgs(streamID string, expected int64, earlier int, events []eventstore.EventData, maxEventBytes int) ([]any, error) {
 	if err := eventstore.ValidateAppend(streamID, eventstore.Exact(expected), events, maxEventBytes); err != nil {
 		return nil, err

@@ -59,10 +59,21 @@
 // PostgreSQL otherwise keeps re-planning the append statement, which cost half its
 // throughput.
 //
+// # Command outcomes
+//
+// RecordOutcome (eventstore.OutcomeStore) writes a row of command_outcomes for a
+// command that appended nothing, and an append whose events carry a command id is
+// refused when the command has such a row. Both transactions first take
+// pg_advisory_xact_lock on the (stream, command) pair, in a statement of its own, so
+// the statements after it see the other's commit: of a racing append and outcome of
+// one command, exactly one succeeds. The lock and the check ride in the append's own
+// round trip; appends without command ids skip both.
+//
 // # Notifications
 //
-// After each append the store wakes its local subscribers at once and, coalesced,
-// sends one NOTIFY outside the append's transaction (a NOTIFY inside it would
-// serialise every commit on PostgreSQL's notification queue lock). A listener
-// connection per store relays other processes' notifications.
+// After each append the store wakes its local subscribers at once. Other processes
+// learn of appends by NOTIFY, coalesced: the first append after a quiet spell
+// (WithNotifyInterval) carries pg_notify in its own transaction, and appends that no
+// later append covered get a small transaction of their own just after the interval.
+// A listener connection per store relays other processes' notifications.
 package pgstore
