@@ -156,7 +156,7 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			events, err = in.execute(p.Command)
 		}
 		if err != nil || len(events) == 0 {
-			if p.CommandID != "" && isDecision(err) {
+			if req.checkDuplicate && isDecision(err) {
 				// The answer becomes final for the command id (or an earlier one is).
 				res, again, serr := in.settle(ctx, req, err, attempt)
 				if again {
@@ -189,7 +189,10 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		if err != nil {
 			return nil, nil, &RejectedError{Err: err}
 		}
-		if p.CommandID != "" {
+		if req.checkDuplicate {
+			// An idempotent command: ids derived from its id make the store refuse a
+			// repeat's events (and mark them as an idempotent command's, see
+			// eventstore.KeyedCommandIDs). A generated id is never repeated.
 			for i := range data {
 				data[i].ID = eventstore.CommandEventID(in.target.StreamID, p.CommandID, i)
 			}
@@ -208,7 +211,7 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			}
 			continue
 		}
-		if (errors.Is(err, eventstore.ErrDuplicateEventID) || errors.Is(err, eventstore.ErrCommandDecided)) && p.CommandID != "" {
+		if (errors.Is(err, eventstore.ErrDuplicateEventID) || errors.Is(err, eventstore.ErrCommandDecided)) && req.checkDuplicate {
 			// The command's events are stored already, or its outcome is recorded: it
 			// is a repeat.
 			res, serr := in.storedOutcome(ctx, req)

@@ -43,8 +43,11 @@ type OutcomeStore interface {
 	// why, in this order: ErrCommandDecided if the command's events are stored; the
 	// earlier outcome, with a nil error, if one is recorded; a *WrongVersionError if
 	// the stream is at another version (the decision was made on a stale state).
-	// Appends of the command's events that race with it either commit first, or are
-	// refused with ErrCommandDecided.
+	//
+	// Appends of the command's events (with ids derived from the command id, see
+	// KeyedCommandIDs) are refused with ErrCommandDecided once its outcome is
+	// recorded; one that races with RecordOutcome either commits first, and the
+	// outcome is refused, or is refused itself.
 	RecordOutcome(ctx context.Context, o CommandOutcome) (*CommandOutcome, error)
 	// ReadOutcome returns the outcome recorded for commandID in streamID, or nil.
 	ReadOutcome(ctx context.Context, streamID, commandID string) (*CommandOutcome, error)
@@ -67,15 +70,30 @@ func ValidateOutcome(o CommandOutcome) error {
 	return nil
 }
 
-// CommandIDs returns the distinct non-empty command ids (MetaCommandID) that events
-// carry, in order of first appearance (usually one): the commands whose recorded
-// outcomes an append of them must respect.
-func CommandIDs(events []EventData) []string {
-	var ids []string
+// KeyedCommandIDs returns the command ids of an append's idempotent commands: those
+// whose events carry the id (MetaCommandID) and have ids derived from it
+// (CommandEventID(streamID, id, k) for the command's k-th event in the append), in
+// order of first appearance. These are the appends a recorded outcome of the command
+// refuses; events whose ids do not derive from their command id (the runtime's
+// commands sent without a Command-Id) are not checked.
+func KeyedCommandIDs(streamID string, events []EventData) []string {
+	var keyed, plain []string
+	counts := map[string]int{}
 	for _, e := range events {
-		if id := e.Metadata[MetaCommandID]; id != "" && !slices.Contains(ids, id) {
-			ids = append(ids, id)
+		id := e.Metadata[MetaCommandID]
+		if id == "" || slices.Contains(plain, id) {
+			continue
+		}
+		k := counts[id]
+		counts[id] = k + 1
+		if k > 0 {
+			continue // a command is keyed by its first event's id
+		}
+		if e.ID == CommandEventID(streamID, id, 0) {
+			keyed = append(keyed, id)
+		} else {
+			plain = append(plain, id)
 		}
 	}
-	return ids
+	return keyed
 }

@@ -81,7 +81,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected eventstore
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
-	for _, id := range eventstore.CommandIDs(events) {
+	for _, id := range eventstore.KeyedCommandIDs(streamID, events) {
 		if _, decided := s.outcomes[outcomeKey{streamID, id}]; decided {
 			return nil, fmt.Errorf("%w: command %q on stream %q was answered without events", eventstore.ErrCommandDecided, id, streamID)
 		}

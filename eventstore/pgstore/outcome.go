@@ -21,8 +21,8 @@ import (
 // of its own before the statements that look. The lock holder's commit is then
 // visible to the other's later statements (READ COMMITTED takes a snapshot per
 // statement), so whichever comes second sees the first: the append is refused by
-// outcomeGuardSQL, or the outcome finds the command's events. Appends without command
-// ids take no lock and run no guard.
+// outcomeGuardSQL, or the outcome finds the command's events. Appends of no
+// idempotent command (eventstore.KeyedCommandIDs) take no lock and run no guard.
 
 // lockCommandsSQL takes the transaction advisory locks of $1, in array order (the
 // caller sorts them, so two transactions never wait for each other in a cycle).
@@ -94,10 +94,11 @@ func readOutcomeGuard(br pgx.BatchResults, keys []commandKey) error {
 	return err
 }
 
-// commandKeys lists the commands whose events are in an append to streamID.
+// commandKeys lists the idempotent commands whose events are in an append to
+// streamID (eventstore.KeyedCommandIDs).
 func commandKeys(streamID string, events []eventstore.EventData) []commandKey {
 	var keys []commandKey
-	for _, id := range eventstore.CommandIDs(events) {
+	for _, id := range eventstore.KeyedCommandIDs(streamID, events) {
 		keys = append(keys, commandKey{streamID, id})
 	}
 	return keys

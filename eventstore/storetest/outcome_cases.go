@@ -9,10 +9,12 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
-// ofCommand makes n events carrying command id id.
-func ofCommand(id string, n int) []eventstore.EventData {
+// ofCommand makes n events of idempotent command id for stream: they carry the id
+// and have ids derived from it, as the aggregate runtime appends them.
+func ofCommand(stream, id string, n int) []eventstore.EventData {
 	evs := events("E", n)
 	for i := range evs {
+		evs[i].ID = eventstore.CommandEventID(stream, id, i)
 		evs[i].Metadata = map[string]string{eventstore.MetaCommandID: id}
 	}
 	return evs
@@ -23,7 +25,7 @@ func ofCommand(id string, n int) []eventstore.EventData {
 // command's events are refused.
 func testOutcomes(t *testing.T, s eventstore.Store) {
 	ctx := ctxFor(t)
-	mustAppend(t, s, "acc", eventstore.NoStream, ofCommand("open", 2))
+	mustAppend(t, s, "acc", eventstore.NoStream, ofCommand("acc", "open", 2))
 	rejected := eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-1", StreamVersion: 2, Code: "rejected", Message: "insufficient funds"}
 
 	stale := rejected
@@ -45,7 +47,7 @@ func testOutcomes(t *testing.T, s eventstore.Store) {
 	}
 
 	// Asked again (a retry decided on a newer state): the first outcome holds.
-	mustAppend(t, s, "acc", eventstore.Exact(2), ofCommand("deposit", 1))
+	mustAppend(t, s, "acc", eventstore.Exact(2), ofCommand("acc", "deposit", 1))
 	again := eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-1", StreamVersion: 3}
 	prior, err := s.RecordOutcome(ctx, again)
 	if err != nil || prior == nil || prior.Message != "insufficient funds" || prior.StreamVersion != 2 {
@@ -53,21 +55,26 @@ func testOutcomes(t *testing.T, s eventstore.Store) {
 	}
 
 	// The command's events are refused, whatever version they expect.
-	if _, err := s.Append(ctx, "acc", eventstore.Exact(3), ofCommand("w-1", 1)); !errors.Is(err, eventstore.ErrCommandDecided) {
+	if _, err := s.Append(ctx, "acc", eventstore.Exact(3), ofCommand("acc", "w-1", 1)); !errors.Is(err, eventstore.ErrCommandDecided) {
 		t.Fatalf("append events of a command with an outcome: %v, want ErrCommandDecided", err)
 	}
-	if _, err := s.Append(ctx, "acc", eventstore.AnyVersion, ofCommand("w-1", 1)); !errors.Is(err, eventstore.ErrCommandDecided) {
+	if _, err := s.Append(ctx, "acc", eventstore.AnyVersion, ofCommand("acc", "w-1", 1)); !errors.Is(err, eventstore.ErrCommandDecided) {
 		t.Fatalf("append (any version) events of a command with an outcome: %v, want ErrCommandDecided", err)
 	}
+	// Events that carry the id without ids derived from it are not an idempotent
+	// command's (the runtime's commands sent without an id): not checked.
+	plain := events("E", 1)
+	plain[0].Metadata = map[string]string{eventstore.MetaCommandID: "w-1"}
+	mustAppend(t, s, "acc", eventstore.Exact(3), plain)
 	// The id is scoped to its stream, and other commands append as usual.
-	mustAppend(t, s, "other", eventstore.NoStream, ofCommand("w-1", 1))
-	mustAppend(t, s, "acc", eventstore.Exact(3), ofCommand("w-2", 1))
-	if v, err := s.StreamVersion(ctx, "acc"); err != nil || v != 4 {
-		t.Fatalf("acc at %d, %v; want 4", v, err)
+	mustAppend(t, s, "other", eventstore.NoStream, ofCommand("other", "w-1", 1))
+	mustAppend(t, s, "acc", eventstore.Exact(4), ofCommand("acc", "w-2", 1))
+	if v, err := s.StreamVersion(ctx, "acc"); err != nil || v != 5 {
+		t.Fatalf("acc at %d, %v; want 5", v, err)
 	}
 
 	// A command with events cannot get an outcome.
-	if prior, err := s.RecordOutcome(ctx, eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-2", StreamVersion: 4}); !errors.Is(err, eventstore.ErrCommandDecided) || prior != nil {
+	if prior, err := s.RecordOutcome(ctx, eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-2", StreamVersion: 5}); !errors.Is(err, eventstore.ErrCommandDecided) || prior != nil {
 		t.Fatalf("outcome of a command that appended: %+v, %v; want ErrCommandDecided", prior, err)
 	}
 	// A success without events, on a stream that does not exist yet.
@@ -104,7 +111,7 @@ func testOutcomeRacesAppend(t *testing.T, s eventstore.Store) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, appendErrs[i] = s.Append(ctx, stream, eventstore.NoStream, ofCommand("c", 1))
+			_, appendErrs[i] = s.Append(ctx, stream, eventstore.NoStream, ofCommand(stream, "c", 1))
 		}()
 		go func() {
 			defer wg.Done()
@@ -137,8 +144,8 @@ func testBatchOutcomes(t *testing.T, s eventstore.Store, b eventstore.BatchAppen
 		t.Fatal(err)
 	}
 	res := b.AppendMany(ctx, []eventstore.AppendRequest{
-		{StreamID: "a", Expected: eventstore.Exact(1), Events: ofCommand("done", 1)},
-		{StreamID: "b", Expected: eventstore.NoStream, Events: ofCommand("done", 2)}, // same id, other stream
+		{StreamID: "a", Expected: eventstore.Exact(1), Events: ofCommand("a", "done", 1)},
+		{StreamID: "b", Expected: eventstore.NoStream, Events: ofCommand("b", "done", 2)}, // same id, other stream
 		{StreamID: "c", Expected: eventstore.NoStream, Events: events("C", 1)},
 	})
 	if !errors.Is(res[0].Err, eventstore.ErrCommandDecided) {
