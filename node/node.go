@@ -213,6 +213,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.server.Start(); err != nil {
 		return nil, fmt.Errorf("node: transport: %w", err)
 	}
+	if err := n.serveRing(); err != nil {
+		return nil, fmt.Errorf("node: serve the ring: %w", err)
+	}
+	n.announceRing(n.ring.Load())
 	n.client = transport.NewClient(n.nc, transport.WithPrefix(cfg.Prefix))
 	// The runner lives until Shutdown, not until the start-up context ends.
 	if err := n.runner.Start(context.WithoutCancel(ctx)); err != nil {
@@ -280,6 +284,7 @@ func (n *Node) setMembers(members []placement.Member) {
 	if old == nil {
 		return
 	}
+	n.announceRing(ring)
 	moves, err := placement.Moved(old, ring)
 	if err != nil {
 		n.log.Error().Err(err).Msg("cannot compare rings")

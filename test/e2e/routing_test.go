@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/routing"
+	"github.com/ringleader-go/ringleader/transport"
+)
+
+// forwardsOf sums a node's ringleader_commands_forwarded_total over its owners.
+func forwardsOf(t *testing.T, admin string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "ringleader_commands_forwarded_total{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// TestRingAwareClientSendsCommandsToTheirOwner: a Go client routed by a
+// routing.Table, which learns the ring from the nodes over NATS, sends every command
+// to its owner (no node forwards anything), and follows the ring when a node dies.
+func TestRingAwareClientSendsCommandsToTheirOwner(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		e.start(id)
+	}
+	e.waitConverged("n1", "n2", "n3")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	table, err := routing.Watch(ctx, e.nc, e.prefix, routing.StreamOf(bank.NewRouter(bank.Config{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.Close()
+	sameRing := func() error {
+		v, err := getCluster(e.node("n1").admin, "")
+		if err != nil {
+			return err
+		}
+		if got := table.Ring().Fingerprint(); got != v.Ring.Fingerprint {
+			return fmt.Errorf("table has ring %q, the cluster %q", got, v.Ring.Fingerprint)
+		}
+		return nil
+	}
+	waitFor(t, 10*time.Second, "the table to hold the cluster's ring", sameRing)
+
+	client := transport.NewClient(e.nc, transport.WithPrefix(e.prefix), transport.WithRouter(table.Route))
+	before := forwardsOf(t, e.node("n1").admin) + forwardsOf(t, e.node("n2").admin) + forwardsOf(t, e.node("n3").admin)
+	ran := map[string]int{}
+	for i := range 30 {
+		acct := fmt.Sprintf("R%d", i)
+		r, err := client.Send(ctx, "OpenAccount", bank.OpenAccount{AccountNumber: acct, InitialBalance: 1}, transport.WithCommandID("open-"+acct))
+		if err != nil || !r.OK {
+			t.Fatalf("open %s: %v %+v", acct, err, r.Error)
+		}
+		if owner := e.ownerOf("account-" + acct); r.Node != owner {
+			t.Errorf("account %s ran on %s, but /cluster says %s owns it", acct, r.Node, owner)
+		}
+		ran[r.Node]++
+	}
+	if len(ran) < 2 {
+		t.Errorf("30 accounts all ran on %v: the ring should spread them", ran)
+	}
+	after := forwardsOf(t, e.node("n1").admin) + forwardsOf(t, e.node("n2").admin) + forwardsOf(t, e.node("n3").admin)
+	if after != before {
+		t.Errorf("the nodes forwarded %v commands of a ring-aware client, want 0", after-before)
+	}
+
+	// A node dies: the survivors announce the new ring and the table follows it.
+	e.kill("n3")
+	e.waitConverged("n1", "n2")
+	waitFor(t, 10*time.Second, "the table to hold the two-node ring", sameRing)
+	for i := range 30 {
+		acct := fmt.Sprintf("R%d", i)
+		r, err := client.Send(ctx, "DepositMoney", bank.DepositMoney{AccountNumber: acct, Amount: 1}, transport.WithCommandID("dep-"+acct))
+		if err != nil || !r.OK {
+			t.Fatalf("deposit to %s after n3 died: %v %+v", acct, err, r.Error)
+		}
+		if owner := e.ownerOf("account-" + acct); r.Node != owner {
+			t.Errorf("account %s ran on %s after n3 died, but /cluster says %s owns it", acct, r.Node, owner)
+		}
+	}
+}
