@@ -171,9 +171,12 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			r, allocs, err := profiled(fmt.Sprintf("%dnode.%s", size, tag), func() (load.Result, error) {
 				return commands(ctx, nc, prefix, clients, duration, size, accounts)
 			})
+			loadCPU := lastCPU
 			var low, direct load.Result
 			if err == nil && size == 1 {
-				low, err = commands(ctx, nc, prefix, 1, duration, size, "L"+accounts)
+				low, _, err = profiled(fmt.Sprintf("%dnode.%s.1client", size, tag), func() (load.Result, error) {
+					return commands(ctx, nc, prefix, 1, duration, size, "L"+accounts)
+				})
 			}
 			if err == nil && size > 1 {
 				// A ring-aware client sends each command to its owner's node subject.
@@ -188,7 +191,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			if err != nil {
 				return err
 			}
-			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", allocs, lastCPU)
+			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", allocs, loadCPU)
 			if size == 1 {
 				oneNode = r.PerSecond()
 			} else {
@@ -199,8 +202,8 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 				print(fmt.Sprintf("  ring-aware client%s", label), direct, fmt.Sprintf("%.2fx one node; routing.Table, saves the forward of ~%d%% of commands", direct.PerSecond()/oneNode, 100*(size-1)/size))
 			}
 			if size == 1 {
-				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms)",
-					float64(low.P50)/float64(floor1), load.Millis(floor1)))
+				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms); %s",
+					float64(low.P50)/float64(floor1), load.Millis(floor1), lastCPU))
 			}
 		}
 	}
