@@ -68,19 +68,25 @@ func TestRingAwareClientSendsCommandsToTheirOwner(t *testing.T) {
 	waitFor(t, 10*time.Second, "the table to hold the cluster's ring", sameRing)
 
 	client := transport.NewClient(e.nc, transport.WithPrefix(e.prefix), transport.WithRouter(table.Route))
-	before := forwardsOf(t, e.node("n1").admin) + forwardsOf(t, e.node("n2").admin) + forwardsOf(t, e.node("n3").admin)
-	ran := map[string]int{}
-	for i := range 30 {
-		acct := fmt.Sprintf("R%d", i)
-		r, err := client.Send(ctx, "OpenAccount", bank.OpenAccount{AccountNumber: acct, InitialBalance: 1}, transport.WithCommandID("open-"+acct))
-		if err != nil || !r.OK {
-			t.Fatalf("open %s: %v %+v", acct, err, r.Error)
+	// sendToAll sends one command per account R0…R29 and checks that each ran on the
+	// account's owner; it returns how many ran on each node.
+	sendToAll := func(commandType string, command func(acct string) any) map[string]int {
+		ran := map[string]int{}
+		for i := range 30 {
+			acct := fmt.Sprintf("R%d", i)
+			r, err := client.Send(ctx, commandType, command(acct), transport.WithCommandID(commandType+"-"+acct))
+			if err != nil || !r.OK {
+				t.Fatalf("%s for %s: %v %+v", commandType, acct, err, r.Error)
+			}
+			if owner := e.ownerOf("account-" + acct); r.Node != owner {
+				t.Errorf("%s for %s ran on %s, but /cluster says %s owns the account", commandType, acct, r.Node, owner)
+			}
+			ran[r.Node]++
 		}
-		if owner := e.ownerOf("account-" + acct); r.Node != owner {
-			t.Errorf("account %s ran on %s, but /cluster says %s owns it", acct, r.Node, owner)
-		}
-		ran[r.Node]++
+		return ran
 	}
+	before := forwardsOf(t, e.node("n1").admin) + forwardsOf(t, e.node("n2").admin) + forwardsOf(t, e.node("n3").admin)
+	ran := sendToAll("OpenAccount", func(acct string) any { return bank.OpenAccount{AccountNumber: acct, InitialBalance: 1} })
 	if len(ran) < 2 {
 		t.Errorf("30 accounts all ran on %v: the ring should spread them", ran)
 	}
@@ -93,14 +99,5 @@ func TestRingAwareClientSendsCommandsToTheirOwner(t *testing.T) {
 	e.kill("n3")
 	e.waitConverged("n1", "n2")
 	waitFor(t, 10*time.Second, "the table to hold the two-node ring", sameRing)
-	for i := range 30 {
-		acct := fmt.Sprintf("R%d", i)
-		r, err := client.Send(ctx, "DepositMoney", bank.DepositMoney{AccountNumber: acct, Amount: 1}, transport.WithCommandID("dep-"+acct))
-		if err != nil || !r.OK {
-			t.Fatalf("deposit to %s after n3 died: %v %+v", acct, err, r.Error)
-		}
-		if owner := e.ownerOf("account-" + acct); r.Node != owner {
-			t.Errorf("account %s ran on %s after n3 died, but /cluster says %s owns it", acct, r.Node, owner)
-		}
-	}
+	sendToAll("DepositMoney", func(acct string) any { return bank.DepositMoney{AccountNumber: acct, Amount: 1} })
 }
