@@ -182,7 +182,9 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 				// A ring-aware client sends each command to its owner's node subject.
 				var table *routing.Table
 				if table, err = ringTable(ctx, nc, prefix, nodes[0]); err == nil {
-					direct, err = commands(ctx, nc, prefix, clients, duration, size, "R"+accounts, transport.WithRouter(table.Route))
+					direct, _, err = profiled(fmt.Sprintf("%dnode.%s.ringaware", size, tag), func() (load.Result, error) {
+						return commands(ctx, nc, prefix, clients, duration, size, "R"+accounts, transport.WithRouter(table.Route))
+					})
 					table.Close()
 				}
 			}
@@ -199,7 +201,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			}
 			print(fmt.Sprintf("DepositMoney, %d node(s)%s", size, label), r, extra)
 			if size > 1 {
-				print(fmt.Sprintf("  ring-aware client%s", label), direct, fmt.Sprintf("%.2fx one node; routing.Table, saves the forward of ~%d%% of commands", direct.PerSecond()/oneNode, 100*(size-1)/size))
+				print(fmt.Sprintf("  ring-aware client%s", label), direct, fmt.Sprintf("%.2fx one node; routing.Table, saves the forward of ~%d%% of commands; %s", direct.PerSecond()/oneNode, 100*(size-1)/size, lastCPU))
 			}
 			if size == 1 {
 				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms); %s",
