@@ -70,6 +70,7 @@ func (n *Node) startAdmin() error {
 	mux.HandleFunc("GET /stats", n.handleStats)
 	mux.HandleFunc("GET /overview", n.handleOverview)
 	mux.HandleFunc("GET /streams/{id}", n.handleStream)
+	mux.HandleFunc("GET /streams/{id}/commands/{command}", n.handleCommand)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

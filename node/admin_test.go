@@ -52,7 +52,7 @@ func TestAdminTokenRequired(t *testing.T) {
 		return resp.StatusCode
 	}
 	plain := &http.Client{Timeout: 5 * time.Second}
-	for _, path := range []string{"/", "/cluster", "/handlers", "/metrics", "/stats", "/overview", "/streams/account-A1"} {
+	for _, path := range []string{"/", "/cluster", "/handlers", "/metrics", "/stats", "/overview", "/streams/account-A1", "/streams/account-A1/commands/c-1"} {
 		if code := get(plain, "GET", path, ""); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a token: %d, want 401", path, code)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ringleader-go/ringleader/eventstore"
 	"net/http"
 	"strconv"
 	"sync"
@@ -128,6 +129,58 @@ type StreamEvent struct {
 	Data           json.RawMessage   `json:"data"`
 	Metadata       map[string]string `json:"metadata"`
 	CreatedAt      time.Time         `json:"created_at"`
+}
+
+// CommandView is the JSON of /streams/{id}/commands/{command}: what became of a
+// command with a Command-Id in a stream. A command has events or an outcome, never
+// both; neither means the stream holds no decision of it.
+type CommandView struct {
+	Stream    string `json:"stream"`
+	CommandID string `json:"command_id"`
+	// Events are the events the command appended, in stream order.
+	Events []StreamEvent `json:"events"`
+	// Outcome is the recorded answer of a command that appended nothing.
+	Outcome *OutcomeView `json:"outcome,omitempty"`
+}
+
+// OutcomeView is eventstore.CommandOutcome as JSON (the fields mean the same).
+type OutcomeView struct {
+	StreamVersion int64     `json:"stream_version"`
+	Code          string    `json:"code"`
+	Message       string    `json:"message"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
+	id, command := r.PathValue("id"), r.PathValue("command")
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	events, err := n.store.ReadCommandEvents(ctx, id, command)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	view := CommandView{Stream: id, CommandID: command, Events: make([]StreamEvent, 0, len(events))}
+	for _, e := range events {
+		view.Events = append(view.Events, streamEvent(e))
+	}
+	if len(events) == 0 {
+		o, err := n.store.ReadOutcome(ctx, id, command)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		if o != nil {
+			view.Outcome = &OutcomeView{StreamVersion: o.StreamVersion, Code: o.Code, Message: o.Message, CreatedAt: o.CreatedAt}
+		}
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// streamEvent is the JSON of one recorded event.
+func streamEvent(e eventstore.RecordedEvent) StreamEvent {
+	return StreamEvent{StreamVersion: e.StreamVersion, GlobalPosition: e.GlobalPosition,
+		ID: e.ID.String(), Type: e.Type, Data: e.Data, Metadata: e.Metadata, CreatedAt: e.CreatedAt}
 }
 
 func (n *Node) stats() StatsView {
@@ -255,8 +308,7 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	view := StreamView{Stream: id, From: from, Events: make([]StreamEvent, 0, len(events))}
 	for _, e := range events {
-		view.Events = append(view.Events, StreamEvent{StreamVersion: e.StreamVersion, GlobalPosition: e.GlobalPosition,
-			ID: e.ID.String(), Type: e.Type, Data: e.Data, Metadata: e.Metadata, CreatedAt: e.CreatedAt})
+		view.Events = append(view.Events, streamEvent(e))
 	}
 	if len(events) == limit {
 		view.Next = events[len(events)-1].StreamVersion + 1

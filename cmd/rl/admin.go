@@ -213,3 +213,48 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 	}
 	return nil
 }
+
+func cmdCommand(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rl command", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, token := adminFlags(fs, env)
+	asJSON := fs.Bool("json", false, "print the node's JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usageErr("rl command [--admin host:port] [--token T] [--json] <stream> <command-id>")
+	}
+	stream, command := fs.Arg(0), fs.Arg(1)
+	var v node.CommandView
+	if err := newAdminClient(*addr, *token).do(ctx, http.MethodGet,
+		fmt.Sprintf("/streams/%s/commands/%s", url.PathEscape(stream), url.PathEscape(command)), &v); err != nil {
+		return err
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	switch {
+	case len(v.Events) > 0:
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tPOSITION\tTYPE\tCREATED\tDATA")
+		for _, e := range v.Events {
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "command %s appended %d events to %s\n", command, len(v.Events), stream)
+	case v.Outcome != nil && v.Outcome.Code != "":
+		fmt.Fprintf(stdout, "command %s was %s at version %d of %s (%s): %s\n", command, v.Outcome.Code,
+			v.Outcome.StreamVersion, stream, v.Outcome.CreatedAt.Format(time.RFC3339), v.Outcome.Message)
+	case v.Outcome != nil:
+		fmt.Fprintf(stdout, "command %s succeeded without events at version %d of %s (%s)\n", command,
+			v.Outcome.StreamVersion, stream, v.Outcome.CreatedAt.Format(time.RFC3339))
+	default:
+		fmt.Fprintf(stdout, "no outcome of command %s in %s: it has not run there, or ran without that Command-Id\n", command, stream)
+	}
+	return nil
+}

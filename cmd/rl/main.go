@@ -6,6 +6,7 @@
 //	rl handlers                      every handler partition: ring owner, state, position, lag
 //	rl replay <handler>              reset a handler (rebuild a projection) and follow it to lag 0
 //	rl events <stream>               list a stream's events (admin /streams/{id})
+//	rl command <stream> <command-id> what became of a command: its events or its recorded outcome
 //
 // NATS settings (send): --nats (RL_NATS), --prefix (RL_PREFIX), --nats-creds,
 // --nats-nkey, --nats-tls-ca, --nats-tls-cert, --nats-tls-key, --inbox-prefix. Admin settings (the
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, env func(string) string, stdin io.R
 		err = cmdReplay(ctx, args, env, stdout, stderr)
 	case "events":
 		err = cmdEvents(ctx, args, env, stdout, stderr)
+	case "command":
+		err = cmdCommand(ctx, args, env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -85,6 +88,7 @@ const usage = `usage: rl <command> [flags] [args]
   handlers                      list handler partitions: owner, state, position, lag
   replay <handler>              reset a handler and show its progress until lag is 0
   events <stream>               list a stream's events
+  command <stream> <command-id> show a command's events or its recorded outcome
 rl <command> -h lists a command's flags.`
 
 // errUsage marks a usage error (exit code 2).

@@ -140,6 +140,30 @@ func TestSendMembersRingHandlersEvents(t *testing.T) {
 		t.Fatalf("events --json --from=2: code %d %q", code, out)
 	}
 
+	// What became of a command: its events, its recorded rejection, or nothing.
+	out, errs, code = w.rl(t, "", "command", "account-A1", "c-1")
+	if code != 0 || !regexp.MustCompile(`(?m)^1\s+\d+\s+AccountOpened\s`).MatchString(out) || !strings.Contains(out, "command c-1 appended 1 events to account-A1") {
+		t.Fatalf("command c-1: code %d\n%s%s", code, out, errs)
+	}
+	if out, _, code = w.rl(t, "", "send", "--command-id=w-1", "WithdrawMoney", `{"account_number":"A1","amount":1000}`); code != 1 || !strings.Contains(out, `"rejected"`) {
+		t.Fatalf("send an overdraft with a Command-Id: code %d\n%s", code, out)
+	}
+	out, errs, code = w.rl(t, "", "command", "account-A1", "w-1")
+	if code != 0 || !regexp.MustCompile(`^command w-1 was rejected at version 2 of account-A1 \(.+\): .*insufficient`).MatchString(out) {
+		t.Fatalf("command w-1: code %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = w.rl(t, "", "command", "--json", "account-A1", "w-1")
+	var cv node.CommandView
+	if code != 0 || json.Unmarshal([]byte(out), &cv) != nil || cv.Outcome == nil || cv.Outcome.Code != "rejected" || len(cv.Events) != 0 {
+		t.Fatalf("command --json w-1: code %d\n%s%s", code, out, errs)
+	}
+	if out, _, code = w.rl(t, "", "command", "account-A1", "never"); code != 0 || !strings.HasPrefix(out, "no outcome of command never in account-A1") {
+		t.Fatalf("command never: code %d\n%s", code, out)
+	}
+	if _, _, code = w.rl(t, "", "command", "account-A1"); code != 2 {
+		t.Fatalf("command with one argument: code %d, want 2", code)
+	}
+
 	// Without the token the admin listener refuses, and rl says how to fix it.
 	env := map[string]string{"RL_ADMIN_ADDR": w.admin}
 	var errb bytes.Buffer
