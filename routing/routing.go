@@ -64,7 +64,8 @@ type Table struct {
 	ring atomic.Pointer[placement.Ring] // nil: routes nothing
 	sub  *nats.Subscription
 
-	stop      chan struct{}
+	stop      context.Context // done once Close is called
+	closeNow  context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -76,8 +77,7 @@ func Watch(ctx context.Context, nc *nats.Conn, prefix string, streamOf StreamFun
 	if nc == nil || streamOf == nil {
 		return nil, errors.New("routing: Watch needs a NATS connection and a StreamFunc")
 	}
-	t := &Table{nc: nc, prefix: prefix, streamOf: streamOf, refresh: DefaultRefresh,
-		stop: make(chan struct{}), done: make(chan struct{})}
+	t := &Table{nc: nc, prefix: prefix, streamOf: streamOf, refresh: DefaultRefresh, done: make(chan struct{})}
 	for _, o := range opts {
 		o(t)
 	}
@@ -85,8 +85,10 @@ func Watch(ctx context.Context, nc *nats.Conn, prefix string, streamOf StreamFun
 		return nil, fmt.Errorf("routing: refresh interval must be positive, got %s", t.refresh)
 	}
 	// Listen before asking, so that no change between the two is missed.
+	t.stop, t.closeNow = context.WithCancel(context.Background())
 	sub, err := nc.Subscribe(transport.RingChangedSubject(prefix), func(m *nats.Msg) { t.install(m.Data) })
 	if err != nil {
+		t.closeNow()
 		return nil, fmt.Errorf("routing: subscribe to ring announcements: %w", err)
 	}
 	t.sub = sub
@@ -120,7 +122,7 @@ func (t *Table) Ring() *placement.Ring { return t.ring.Load() }
 func (t *Table) Close() {
 	t.closeOnce.Do(func() {
 		_ = t.sub.Unsubscribe()
-		close(t.stop)
+		t.closeNow() // also ends a request in flight
 	})
 	<-t.done
 }
@@ -131,10 +133,10 @@ func (t *Table) refreshLoop() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-t.stop:
+		case <-t.stop.Done():
 			return
 		case <-tick.C:
-			ctx, cancel := context.WithTimeout(context.Background(), min(t.refresh, 5*time.Second))
+			ctx, cancel := context.WithTimeout(t.stop, min(t.refresh, 5*time.Second))
 			t.ask(ctx)
 			cancel()
 		}
