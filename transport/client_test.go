@@ -95,6 +95,10 @@ func TestClientErrors(t *testing.T) {
 	n := startNode(t, prefix, "n1", owns("n1"))
 	n.exec.fn = func(ctx context.Context, _ transport.Request) transport.Reply {
 		<-ctx.Done()
+		// The node's deadline counts from its receipt, a little after the client's;
+		// answer well after both, so that the reply cannot beat the client's own
+		// timeout when the client's timer fires late (it did, once, in CI).
+		time.Sleep(300 * time.Millisecond)
 		return transport.ErrorReply("", transport.CodeTimeout, ctx.Err().Error())
 	}
 	c = transport.NewClient(nc, transport.WithPrefix(prefix), transport.WithDeadlineHeader(false))
