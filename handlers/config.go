@@ -17,6 +17,8 @@ const (
 	DefaultLockRetryInterval = time.Second
 	DefaultLockHeartbeat     = time.Second
 	DefaultLagCap            = 100_000
+	// DefaultReadInterval is RunnerConfig.ReadInterval's default.
+	DefaultReadInterval = 2 * time.Millisecond
 )
 
 // RunnerConfig configures a Runner. Zero fields take the defaults documented on them.
@@ -59,6 +61,15 @@ type RunnerConfig struct {
 	// LagCap bounds the events counted for PartitionStatus.Lag. 0 means
 	// DefaultLagCap (100000).
 	LagCap int64
+	// ReadInterval is the least time between two wake-ups of the partitions by
+	// append notifications. The first append after a quiet spell wakes them at once;
+	// appends within the interval after a wake-up are read together by one wake-up at
+	// its end, so that a busy node projects pages of events instead of a transaction
+	// per event (measured on 2 cores, one command at a time: PostgreSQL CPU -15 to
+	// -30 %, command p99 3.2–3.7 → 1.4–1.6 ms). It adds at most this much to handler
+	// lag, and to the wait of a strong-consistency command, under a steady stream of
+	// appends. 0 means DefaultReadInterval (2ms); negative means none.
+	ReadInterval time.Duration
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
 }
@@ -81,6 +92,9 @@ func (c *RunnerConfig) setDefaults() {
 	}
 	if c.LagCap == 0 {
 		c.LagCap = DefaultLagCap
+	}
+	if c.ReadInterval == 0 {
+		c.ReadInterval = DefaultReadInterval
 	}
 	if c.Knobs == nil {
 		c.Knobs = &TestingKnobs{}

@@ -35,7 +35,9 @@
 // PollInterval idle, or when it stops here, so a restart may look at them again but
 // never skips one. An idle partition sleeps until the store's append notification
 // (eventstore.Notifier.SubscribeAppends, one subscription per runner) wakes it, with
-// a slow safety poll (RunnerConfig.PollInterval, 1s). Events are shared between
+// a slow safety poll (RunnerConfig.PollInterval, 1s). Wake-ups are at least
+// RunnerConfig.ReadInterval (2ms) apart: the first append after a quiet spell wakes
+// the partitions at once, later ones are read together at the interval's end. Events are shared between
 // partitions: a handler must not modify an event's Data or Metadata.
 //
 // The checkpoint of partition i is named CheckpointName(name, i), "handler:<name>#<i>",

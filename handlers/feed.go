@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
@@ -66,9 +67,25 @@ func newFeed(store eventstore.AllReader) *feed {
 	return &feed{store: store, capacity: feedCapacity, fillPage: feedFillPage, wake: make(chan struct{})}
 }
 
-// follow counts the notifications of notes until it is closed.
-func (f *feed) follow(notes <-chan struct{}) {
-	for range notes {
+// follow counts the notifications of notes until it is closed, at most one per
+// interval: a notification within interval of the last counted one is counted at the
+// interval's end (one count standing for all that came meanwhile), so that waking
+// partitions read pages rather than an event each. interval <= 0 counts each at once.
+func (f *feed) follow(notes <-chan struct{}, interval time.Duration) {
+	var last time.Time
+	for open := true; open; {
+		if _, open = <-notes; !open {
+			return
+		}
+		if wait := interval - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+			// A notification that came while sleeping is covered by this wake-up.
+			select {
+			case _, open = <-notes:
+			default:
+			}
+		}
+		last = time.Now()
 		f.mu.Lock()
 		f.gen++
 		close(f.wake)

@@ -197,7 +197,7 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	stall := newStallingReader(store)
 	f := newFeed(stall)
 	notes := make(chan struct{})
-	go f.follow(notes)
+	go f.follow(notes, 0)
 	defer close(notes)
 	all := func(eventstore.RecordedEvent) bool { return true }
 
@@ -287,4 +287,52 @@ func TestFeedForgetBeatsAReadUnderWay(t *testing.T) {
 			t.Fatalf("the window holds %s as read before forget", e.StreamID)
 		}
 	}
+}
+
+// TestFeedWakesAtMostOncePerReadInterval: the first notification after a quiet spell
+// wakes the partitions at once; those within the interval after a wake-up are
+// counted once, at its end; none is counted twice.
+func TestFeedWakesAtMostOncePerReadInterval(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	f := newFeed(store)
+	notes := make(chan struct{}, 1) // as the stores' subscriptions: coalescing
+	notify := func() {
+		select {
+		case notes <- struct{}{}:
+		default:
+		}
+	}
+	const interval = 400 * time.Millisecond
+	done := make(chan struct{})
+	go func() { defer close(done); f.follow(notes, interval) }()
+	gen := func() int64 { f.mu.Lock(); defer f.mu.Unlock(); return f.gen }
+	woken := func(want int64, within time.Duration) {
+		t.Helper()
+		select {
+		case <-f.after(want - 1):
+		case <-time.After(within):
+			t.Fatalf("notification %d not counted within %s (count %d)", want, within, gen())
+		}
+	}
+
+	notify()
+	woken(1, interval/2) // after a quiet spell: at once
+	for range 5 {
+		notify()
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(interval / 4)
+	if g := gen(); g != 1 {
+		t.Fatalf("count %d a quarter interval after a wake-up, want 1: notifications within the interval wait", g)
+	}
+	woken(2, 5*interval) // the five, together, at the interval's end
+	time.Sleep(3 * interval / 2)
+	if g := gen(); g != 2 {
+		t.Fatalf("count %d after the interval, want 2: the five must be counted once", g)
+	}
+	notify() // quiet for longer than the interval: at once again
+	woken(3, interval/2)
+	close(notes)
+	<-done
 }

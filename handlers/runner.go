@@ -170,7 +170,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.feed.follow(notes)
+			r.feed.follow(notes, r.cfg.ReadInterval)
 		}()
 	}
 	for _, d := range defs {
