@@ -104,6 +104,10 @@ type Config struct {
 	// schedules (it also wakes for the next one it knows of and on ring changes).
 	// Default 1s; between 10ms and 1h.
 	SchedulerPoll time.Duration `json:"scheduler_poll"`
+	// HandlerReadInterval is the least time between two wake-ups of the node's handler
+	// partitions by appends (handlers.RunnerConfig.ReadInterval): appends within it
+	// are read together. Default 2ms; 0 wakes them for every append; at most 1s.
+	HandlerReadInterval time.Duration `json:"handler_read_interval"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
 	// LogFormat is json (default) or console.
@@ -143,6 +147,7 @@ func Defaults() Config {
 		ShutdownTimeout:       10 * time.Second,
 		TransferTimeout:       5 * time.Minute,
 		SchedulerPoll:         time.Second,
+		HandlerReadInterval:   2 * time.Millisecond,
 		LogLevel:              "info",
 		LogFormat:             "json",
 	}
@@ -216,6 +221,7 @@ func settings() []setting {
 		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"transfer-timeout", "how long a bank transfer may stay undebited before it expires (0: never)", dur(func(c *Config) *time.Duration { return &c.TransferTimeout })},
 		{"scheduler-poll", "longest wait between the scheduler's looks for due schedules", dur(func(c *Config) *time.Duration { return &c.SchedulerPoll })},
+		{"handler-read-interval", "least time between handler wake-ups by appends (0: every append)", dur(func(c *Config) *time.Duration { return &c.HandlerReadInterval })},
 		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "json or console", str(func(c *Config) *string { return &c.LogFormat })},
 		{"master-key", "crypto-shredding master key <id>:<base64 of 32 bytes> (prefer the env or a file)", str(func(c *Config) *string { return &c.MasterKey })},
@@ -289,6 +295,7 @@ func loadFile(path string, cfg *Config) error {
 		ShutdownTimeout string `json:"shutdown_timeout"`
 		TransferTimeout string `json:"transfer_timeout"`
 		SchedulerPoll   string `json:"scheduler_poll"`
+		HandlerRead     string `json:"handler_read_interval"`
 	}
 	fc := fileConfig{Config: *cfg}
 	dec := json.NewDecoder(f)
@@ -306,6 +313,7 @@ func loadFile(path string, cfg *Config) error {
 		{fc.ShutdownTimeout, &cfg.ShutdownTimeout, "shutdown_timeout"},
 		{fc.TransferTimeout, &cfg.TransferTimeout, "transfer_timeout"},
 		{fc.SchedulerPoll, &cfg.SchedulerPoll, "scheduler_poll"},
+		{fc.HandlerRead, &cfg.HandlerReadInterval, "handler_read_interval"},
 	} {
 		if d.raw == "" {
 			continue
@@ -417,6 +425,9 @@ func (c Config) Validate() error {
 	}
 	if c.SchedulerPoll < 10*time.Millisecond || c.SchedulerPoll > time.Hour {
 		bad("scheduler poll interval %s must be between 10ms and 1h", c.SchedulerPoll)
+	}
+	if c.HandlerReadInterval < 0 || c.HandlerReadInterval > time.Second {
+		bad("handler read interval %s must be between 0 and 1s", c.HandlerReadInterval)
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max body bytes %d must be positive", c.MaxBodyBytes)

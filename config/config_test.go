@@ -57,6 +57,8 @@ func TestErrorsAreClear(t *testing.T) {
 			[]string{"transfer timeout -1s must not be negative", "scheduler poll interval 1ms must be between 10ms and 1h"}},
 		{"group commit settings", []string{"--dsn=x", "--max-append-batch=0", "--append-batches-in-flight=-2"}, nil,
 			[]string{"max append batch 0 must be positive", "append batches in flight -2 must be positive"}},
+		{"handler read interval", []string{"--dsn=x", "--handler-read-interval=-1ms"}, nil,
+			[]string{"handler read interval -1ms must be between 0 and 1s"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,5 +211,22 @@ func TestSecurityErrorsAreClear(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHandlerReadInterval(t *testing.T) {
+	if d := config.Defaults(); d.HandlerReadInterval != 2*time.Millisecond {
+		t.Fatalf("default %s, want 2ms", d.HandlerReadInterval)
+	}
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "handler_read_interval": "5ms"}`), 0o600)
+	if cfg, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard); err != nil || cfg.HandlerReadInterval != 5*time.Millisecond {
+		t.Fatalf("from file: %v, %v", cfg.HandlerReadInterval, err)
+	}
+	if cfg, err := config.Load([]string{"--dsn=x"}, envOf(map[string]string{"RL_HANDLER_READ_INTERVAL": "0s"}), io.Discard); err != nil || cfg.HandlerReadInterval != 0 {
+		t.Fatalf("from env: %v, %v", cfg.HandlerReadInterval, err)
+	}
+	if _, err := config.Load([]string{"--dsn=x", "--handler-read-interval=2s"}, envOf(nil), io.Discard); err == nil {
+		t.Fatal("2s accepted")
 	}
 }

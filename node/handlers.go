@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ func (n *Node) newRunner(ctx context.Context) error {
 		Logger:   n.log,
 		Owns:     func(string) bool { return false }, // until the ring says otherwise
 		Observer: n.metrics,
+		// 0 in the node's settings means every append: the runner's "none" is negative.
+		ReadInterval: cmp.Or(n.cfg.HandlerReadInterval, -1),
 	})
 	if err != nil {
 		return fmt.Errorf("node: handlers: %w", err)
