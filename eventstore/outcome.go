@@ -77,22 +77,15 @@ func ValidateOutcome(o CommandOutcome) error {
 // refuses; events whose ids do not derive from their command id (the runtime's
 // commands sent without a Command-Id) are not checked.
 func KeyedCommandIDs(streamID string, events []EventData) []string {
-	var keyed, plain []string
-	counts := map[string]int{}
+	var keyed, seen []string
 	for _, e := range events {
 		id := e.Metadata[MetaCommandID]
-		if id == "" || slices.Contains(plain, id) {
-			continue
-		}
-		k := counts[id]
-		counts[id] = k + 1
-		if k > 0 {
+		if id == "" || slices.Contains(seen, id) {
 			continue // a command is keyed by its first event's id
 		}
+		seen = append(seen, id)
 		if e.ID == CommandEventID(streamID, id, 0) {
 			keyed = append(keyed, id)
-		} else {
-			plain = append(plain, id)
 		}
 	}
 	return keyed

@@ -174,13 +174,19 @@ func (s *Store) ReadCommandEvents(ctx context.Context, streamID, commandID strin
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
+	return copyEvents(s.commandEventsLocked(streamID, commandID)), nil
+}
+
+// commandEventsLocked returns the events of stream streamID that command commandID
+// appended; they are the store's own (copy them before handing them out).
+func (s *Store) commandEventsLocked(streamID, commandID string) []eventstore.RecordedEvent {
 	var out []eventstore.RecordedEvent
 	for _, j := range s.streams[streamID] {
 		if s.all[j].Metadata[eventstore.MetaCommandID] == commandID {
 			out = append(out, s.all[j])
 		}
 	}
-	return copyEvents(out), nil
+	return out
 }
 
 // outcomeKey names a command within its stream.
@@ -199,10 +205,8 @@ func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) 
 	if s.closed {
 		return nil, eventstore.ErrClosed
 	}
-	for _, j := range s.streams[o.StreamID] {
-		if s.all[j].Metadata[eventstore.MetaCommandID] == o.CommandID {
-			return nil, fmt.Errorf("%w: command %q appended to stream %q", eventstore.ErrCommandDecided, o.CommandID, o.StreamID)
-		}
+	if len(s.commandEventsLocked(o.StreamID, o.CommandID)) > 0 {
+		return nil, fmt.Errorf("%w: command %q appended to stream %q", eventstore.ErrCommandDecided, o.CommandID, o.StreamID)
 	}
 	key := outcomeKey{o.StreamID, o.CommandID}
 	if prior, ok := s.outcomes[key]; ok {

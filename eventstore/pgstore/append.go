@@ -170,9 +170,7 @@ func (s *Store) appendOnce(ctx context.Context, carried bool, commands []command
 		return collectAppended(rows, err, streamID, events, args)
 	}
 	b := &pgx.Batch{}
-	if len(commands) > 0 {
-		queueOutcomeGuard(b, commands)
-	}
+	queueOutcomeGuard(b, commands)
 	b.Queue(AppendSQL, streamID, version, args.pgIDs, args.types, args.data, args.metadata, 0)
 	if carried {
 		b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
@@ -181,10 +179,8 @@ func (s *Store) appendOnce(ctx context.Context, carried bool, commands []command
 	// append counts only if the whole batch succeeded.
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	if len(commands) > 0 {
-		if err := readOutcomeGuard(br, commands); err != nil {
-			return nil, err
-		}
+	if err := readOutcomeGuard(br, commands); err != nil {
+		return nil, err
 	}
 	rows, err := br.Query()
 	recorded, err := collectAppended(rows, err, streamID, events, args)

@@ -171,9 +171,7 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	ticket, carried := s.notify.carry()
 	err := func() error {
 		b := &pgx.Batch{}
-		if len(commands) > 0 {
-			queueOutcomeGuard(b, commands)
-		}
+		queueOutcomeGuard(b, commands)
 		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta)
 		b.Queue(appendManyCheckSQL, wantStreams, wantExpected, wantCounts)
 		if carried {
@@ -181,10 +179,8 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		}
 		br := s.pool.SendBatch(ctx, b)
 		defer br.Close()
-		if len(commands) > 0 {
-			if err := readOutcomeGuard(br, commands); err != nil {
-				return err
-			}
+		if err := readOutcomeGuard(br, commands); err != nil {
+			return err
 		}
 		rows, err := br.Query()
 		if err != nil {
@@ -221,7 +217,8 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) || errors.Is(err, eventstore.ErrCommandDecided) {
 		// The statement failed as a whole (a duplicate event id, a command with a
-		// recorded outcome, the all-or-nothing guard) and nothing was written: give every request Append's own verdict.
+		// recorded outcome, the all-or-nothing guard) and nothing was written: give
+		// every request Append's own verdict.
 		for _, p := range round {
 			out[p.index].Events, out[p.index].Err = s.Append(ctx, p.req.StreamID, p.req.Expected, p.req.Events)
 		}

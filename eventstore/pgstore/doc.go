@@ -62,12 +62,13 @@
 // # Command outcomes
 //
 // RecordOutcome (eventstore.OutcomeStore) writes a row of command_outcomes for a
-// command that appended nothing, and an append whose events carry a command id is
-// refused when the command has such a row. Both transactions first take
+// command that appended nothing, and an append of an idempotent command's events
+// (ids derived from its id, eventstore.KeyedCommandIDs) is refused when the command
+// has such a row. Both transactions first take
 // pg_advisory_xact_lock on the (stream, command) pair, in a statement of its own, so
 // the statements after it see the other's commit: of a racing append and outcome of
 // one command, exactly one succeeds. The lock and the check ride in the append's own
-// round trip; appends without command ids skip both.
+// round trip; appends of no idempotent command skip both.
 //
 // # Notifications
 //

@@ -67,8 +67,11 @@ func (k commandKey) lockKey() int64 {
 }
 
 // queueOutcomeGuard queues, before an append's statements, the lock of each command
-// and the check that none of them has a recorded outcome.
+// and the check that none of them has a recorded outcome; nothing for no commands.
 func queueOutcomeGuard(b *pgx.Batch, keys []commandKey) {
+	if len(keys) == 0 {
+		return
+	}
 	locks := make([]int64, len(keys))
 	streams := make([]string, len(keys))
 	commands := make([]string, len(keys))
@@ -81,9 +84,12 @@ func queueOutcomeGuard(b *pgx.Batch, keys []commandKey) {
 	b.Queue(outcomeGuardSQL, streams, commands)
 }
 
-// readOutcomeGuard reads the results of queueOutcomeGuard's statements; a recorded
-// outcome comes back as eventstore.ErrCommandDecided.
+// readOutcomeGuard reads the results of queueOutcomeGuard's statements, if it queued
+// any; a recorded outcome comes back as eventstore.ErrCommandDecided.
 func readOutcomeGuard(br pgx.BatchResults, keys []commandKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	if _, err := br.Exec(); err != nil {
 		return err
 	}
