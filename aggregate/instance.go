@@ -253,12 +253,18 @@ func (in *instance) staleAnswer(ctx context.Context, answer error, attempt int) 
 	if current == in.version {
 		return false, nil
 	}
-	in.d.log.Debug().Str("stream", in.target.StreamID).Int64("local", in.version).Int64("stored", current).
-		Msg("answer from stale state; catching up")
-	if err := in.catchUp(ctx); err != nil {
+	if err := in.catchUpStale(ctx, current); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// catchUpStale catches up an instance whose answer came from a state older than the
+// stream's version stored (another node appended meanwhile), before it decides again.
+func (in *instance) catchUpStale(ctx context.Context, stored int64) error {
+	in.d.log.Debug().Str("stream", in.target.StreamID).Int64("local", in.version).Int64("stored", stored).
+		Msg("answer from stale state; catching up")
+	return in.catchUp(ctx)
 }
 
 // isDecision reports whether answer (nil: success) is the aggregate's own decision
@@ -292,9 +298,7 @@ func (in *instance) settle(ctx context.Context, req *request, answer error, atte
 		}
 		return res, false, err
 	case errors.As(err, &stale):
-		in.d.log.Debug().Str("stream", in.target.StreamID).Int64("local", in.version).Int64("stored", stale.ActualVersion).
-			Msg("answer from stale state; catching up")
-		if cerr := in.catchUp(ctx); cerr != nil {
+		if cerr := in.catchUpStale(ctx, stale.ActualVersion); cerr != nil {
 			return nil, false, cerr
 		}
 		if !shouldRetry(attempt, in.d.cfg.MaxRetries) {
