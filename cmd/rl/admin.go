@@ -182,7 +182,7 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 	stream := fs.Arg(0)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !*asJSON {
-		fmt.Fprintln(tw, "VERSION\tPOSITION\tTYPE\tCREATED\tDATA")
+		fmt.Fprintln(tw, eventsHeader)
 	}
 	shown, next := 0, *from
 	for next > 0 && (*limit == 0 || shown < *limit) {
@@ -199,7 +199,7 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 				b, _ := json.Marshal(e)
 				fmt.Fprintln(stdout, string(b))
 			} else {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
+				printEvent(tw, e)
 			}
 		}
 		shown += len(v.Events)
@@ -212,6 +212,14 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 		fmt.Fprintf(stdout, "%d events in %s\n", shown, stream)
 	}
 	return nil
+}
+
+// eventsHeader heads the event tables of `rl events` and `rl command`.
+const eventsHeader = "VERSION\tPOSITION\tTYPE\tCREATED\tDATA"
+
+// printEvent writes one row of an event table.
+func printEvent(w io.Writer, e node.StreamEvent) {
+	fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
 }
 
 func cmdCommand(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -239,9 +247,9 @@ func cmdCommand(ctx context.Context, args []string, env func(string) string, std
 	switch {
 	case len(v.Events) > 0:
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERSION\tPOSITION\tTYPE\tCREATED\tDATA")
+		fmt.Fprintln(tw, eventsHeader)
 		for _, e := range v.Events {
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
+			printEvent(tw, e)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
