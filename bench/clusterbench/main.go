@@ -58,9 +58,6 @@ var onlyCases string
 // cpuProfile is the -cpuprofile path prefix ("" for none).
 var cpuProfile string
 
-// lastCPU describes the CPU used by the last profiled case.
-var lastCPU string
-
 func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	ctx := context.Background()
 	suffix := make([]byte, 4)
@@ -168,13 +165,13 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 				return err
 			}
 			accounts := fmt.Sprintf("B%d%s-", size, tag)
-			r, allocs, err := profiled(fmt.Sprintf("%dnode.%s", size, tag), func() (load.Result, error) {
+			loaded, err := profiled(fmt.Sprintf("%dnode.%s", size, tag), func() (load.Result, error) {
 				return commands(ctx, nc, prefix, clients, duration, size, accounts)
 			})
-			loadCPU := lastCPU
-			var low, direct load.Result
+			r := loaded.result
+			var low, direct profile
 			if err == nil && size == 1 {
-				low, _, err = profiled(fmt.Sprintf("%dnode.%s.1client", size, tag), func() (load.Result, error) {
+				low, err = profiled(fmt.Sprintf("%dnode.%s.1client", size, tag), func() (load.Result, error) {
 					return commands(ctx, nc, prefix, 1, duration, size, "L"+accounts)
 				})
 			}
@@ -182,7 +179,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 				// A ring-aware client sends each command to its owner's node subject.
 				var table *routing.Table
 				if table, err = ringTable(ctx, nc, prefix, nodes[0]); err == nil {
-					direct, _, err = profiled(fmt.Sprintf("%dnode.%s.ringaware", size, tag), func() (load.Result, error) {
+					direct, err = profiled(fmt.Sprintf("%dnode.%s.ringaware", size, tag), func() (load.Result, error) {
 						return commands(ctx, nc, prefix, clients, duration, size, "R"+accounts, transport.WithRouter(table.Route))
 					})
 					table.Close()
@@ -193,7 +190,7 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			if err != nil {
 				return err
 			}
-			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", allocs, loadCPU)
+			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", loaded.allocs, loaded.cpu)
 			if size == 1 {
 				oneNode = r.PerSecond()
 			} else {
@@ -201,11 +198,12 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			}
 			print(fmt.Sprintf("DepositMoney, %d node(s)%s", size, label), r, extra)
 			if size > 1 {
-				print(fmt.Sprintf("  ring-aware client%s", label), direct, fmt.Sprintf("%.2fx one node; routing.Table, saves the forward of ~%d%% of commands; %s", direct.PerSecond()/oneNode, 100*(size-1)/size, lastCPU))
+				print(fmt.Sprintf("  ring-aware client%s", label), direct.result, fmt.Sprintf("%.2fx one node; routing.Table, saves the forward of ~%d%% of commands; %s",
+					direct.result.PerSecond()/oneNode, 100*(size-1)/size, direct.cpu))
 			}
 			if size == 1 {
-				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms); %s",
-					float64(low.P50)/float64(floor1), load.Millis(floor1), lastCPU))
+				print(fmt.Sprintf("DepositMoney, 1 node, 1 client%s", label), low.result, fmt.Sprintf("p50 %.2fx (NATS round trip + one append = %s ms); %s",
+					float64(low.result.P50)/float64(floor1), load.Millis(floor1), low.cpu))
 			}
 		}
 	}
@@ -213,18 +211,24 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	return nil
 }
 
+// profile is a profiled case's outcome.
+type profile struct {
+	result load.Result
+	allocs float64 // heap allocations of the whole process per operation
+	cpu    string  // the CPU used meanwhile (cpuUse)
+}
+
 // profiled runs f, writing a CPU profile of it when -cpuprofile is set, and returns
-// its result with the heap allocations the whole process made per operation; it
-// notes the CPU used meanwhile in lastCPU.
-func profiled(name string, f func() (load.Result, error)) (load.Result, float64, error) {
+// its result with the allocations and CPU it cost.
+func profiled(name string, f func() (load.Result, error)) (profile, error) {
 	if cpuProfile != "" {
 		file, err := os.Create(cpuProfile + "." + name + ".pprof")
 		if err != nil {
-			return load.Result{}, 0, err
+			return profile{}, err
 		}
 		defer file.Close()
 		if err := pprof.StartCPUProfile(file); err != nil {
-			return load.Result{}, 0, err
+			return profile{}, err
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -232,12 +236,12 @@ func profiled(name string, f func() (load.Result, error)) (load.Result, float64,
 	runtime.ReadMemStats(&before)
 	start := sampleCPU()
 	r, err := f()
-	lastCPU = cpuUse(start, sampleCPU(), int64(r.Ops))
+	p := profile{result: r, cpu: cpuUse(start, sampleCPU(), int64(r.Ops))}
 	runtime.ReadMemStats(&after)
-	if err != nil || r.Ops == 0 {
-		return r, 0, err
+	if err == nil && r.Ops > 0 {
+		p.allocs = float64(after.Mallocs-before.Mallocs) / float64(r.Ops)
 	}
-	return r, float64(after.Mallocs-before.Mallocs) / float64(r.Ops), nil
+	return p, err
 }
 
 // commands opens an account per client and then deposits into it as fast as
