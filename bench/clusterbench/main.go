@@ -1,8 +1,10 @@
 // Command clusterbench measures commands end to end — a NATS request into the
 // cluster, forwarding to the owner, execution, the append to PostgreSQL and the reply
 // — for a 1-node and a 3-node cluster, beside two floors measured in the same run: a
-// bare NATS request-reply round trip and a bare event store append. The nodes run in
-// this process (node.Start) against real PostgreSQL and NATS.
+// bare NATS request-reply round trip and a bare event store append — and a ceiling:
+// request-reply plus an append grouped like the node's group commit, with no runtime
+// between them, which bounds what any command path can reach on the machine. The
+// nodes run in this process (node.Start) against real PostgreSQL and NATS.
 //
 //	go run ./bench/clusterbench -duration 3s -clients 32
 package main
@@ -45,6 +47,10 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent clients")
 	flag.StringVar(&onlyCases, "only", "", "run only the node cases whose name contains this (\"1node.nohandlers\", \"3node\", ...); the floors always run")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each node case to this path prefix (<prefix>.<n>node.pprof)")
+	flag.Func("node-flag", "pass this flag to every node, e.g. -node-flag=--append-batches-in-flight=2 (repeatable)", func(v string) error {
+		nodeFlags = append(nodeFlags, v)
+		return nil
+	})
 	flag.Parse()
 	if err := run(*dsn, *natsURL, *duration, *clients); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
@@ -57,6 +63,9 @@ var onlyCases string
 
 // cpuProfile is the -cpuprofile path prefix ("" for none).
 var cpuProfile string
+
+// nodeFlags are the -node-flag settings, passed to every node after the benchmark's own.
+var nodeFlags []string
 
 func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	ctx := context.Background()
@@ -130,6 +139,18 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 		v1++
 		return err
 	})
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	// The ceiling: request-reply plus a group-committed append, no runtime at all.
+	ceilStart := sampleCPU()
+	ceil, err := ceiling(ctx, natsURL, store, prefix+".ceiling", clients, duration, body)
+	ceilCPU := cpuUse(ceilStart, sampleCPU(), int64(ceil.Ops))
+	var ceil1 load.Result
+	if err == nil {
+		ceil1, err = ceiling(ctx, natsURL, store, prefix+".ceiling1", 1, duration, body)
+	}
 	_ = store.Close()
 	if err != nil {
 		return err
@@ -144,6 +165,8 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	print("NATS request-reply, 1 client", rr1, "")
 	print("bare append, 1 client", bare1, "")
 	floor1 := rr1.P50 + bare1.P50
+	print("ceiling: request-reply + grouped append", ceil, "no runtime, the best a command path can do here; "+ceilCPU)
+	print("ceiling, 1 client", ceil1, fmt.Sprintf("p50 %.2fx (NATS round trip + one append)", float64(ceil1.P50)/float64(floor1)))
 
 	// The node as shipped runs the bank's event handlers (the bank_accounts
 	// projection, the transfer process) beside the commands; "commands only" starts it
@@ -295,10 +318,11 @@ func startCluster(ctx context.Context, size int, dsn, schema, natsURL, prefix st
 		if seed == "" {
 			seed = gossip
 		}
-		cfg, err := config.Load([]string{
+		args := append([]string{
 			"--node-id=b" + strconv.Itoa(i+1), "--nats=" + natsURL, "--prefix=" + prefix,
 			"--dsn=" + dsn, "--schema=" + schema, "--gossip-addr=" + gossip, "--seeds=" + seed, "--admin-addr=off",
-		}, func(string) string { return "" }, io.Discard)
+		}, nodeFlags...)
+		cfg, err := config.Load(args, func(string) string { return "" }, io.Discard)
 		if err != nil {
 			return nil, err
 		}
