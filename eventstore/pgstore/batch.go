@@ -20,17 +20,22 @@ import (
 // version, in one statement of the caller's (implicit) transaction. The arguments are
 // one array element per event: $1 stream id, $2 the stream's expected version, $3 the
 // event's 1-based index within its stream's events, $4 ids, $5 types, $6 data, $7
-// metadata. Event i (1-based, in array order) gets position xid * 65536 + i - 1, so
-// the position's low 16 bits say which event a returned row is.
+// metadata; and one per stream: $8 stream ids, $9 how many events each is to get.
+// Event i (1-based, in array order) gets position xid * 65536 + i - 1, so the
+// position's low 16 bits say which event a returned row is.
 //
 // A stream's events are inserted only if its expected version exists (or is 0), and
 // a version another transaction took is skipped (ON CONFLICT on the stream-version key
 // only) instead of failing the statement: that stream's request failed, the others'
 // go on. A conflict always hits a stream's first event (whoever holds version v+k for
 // k > 1 wrote or saw v+1 first, see batch.go), so a stream gets all or none of its
-// events; appendManyCheckSQL enforces it. Rows are inserted in stream-id order so that
-// two batches never wait for each other in a cycle.
-const appendManySQL = `INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, data, metadata)
+// events. The statement guards that promise against a writer that does not follow the
+// protocol: if some stream got some but not all of its events, it fails (division by
+// zero, SQLSTATE 22012) and the transaction with it. The guard reads the INSERT's own
+// returned rows, so it costs no statement or index scan of its own. Rows are inserted
+// in stream-id order so that two batches never wait for each other in a cycle.
+const appendManySQL = `WITH inserted AS (
+INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, data, metadata)
 SELECT pg_current_xact_id()::text::bigint * 65536 + r.ord - 1, r.stream_id, r.expected + r.k,
 	r.id, r.typ, r.data::jsonb, r.meta::jsonb
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[])
@@ -40,19 +45,12 @@ LEFT JOIN LATERAL (SELECT e.stream_version AS found FROM events e
 WHERE r.expected = 0 OR v.found IS NOT NULL
 ORDER BY r.ord
 ON CONFLICT (stream_id, stream_version) DO NOTHING
-RETURNING global_position, stream_version, created_at`
-
-// appendManyCheckSQL runs after appendManySQL in the same transaction and fails it
-// (division by zero, SQLSTATE 22012) if some stream got some but not all of its
-// events ($1 stream ids, $2 expected versions, $3 how many events each was to get).
-// It cannot happen while every writer follows the append protocol; it guards the
-// all-or-nothing promise against one that does not. One index range scan per stream.
-const appendManyCheckSQL = `SELECT 1 / (CASE WHEN bool_or(got.n <> 0 AND got.n <> want.n) THEN 0 ELSE 1 END)
-FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS want(stream_id, expected, n)
-CROSS JOIN LATERAL (SELECT count(*) AS n FROM events e
-	WHERE e.stream_id = want.stream_id AND e.stream_version > want.expected AND e.stream_version <= want.expected + want.n
-	AND e.global_position >= pg_current_xact_id()::text::bigint * 65536
-	AND e.global_position < (pg_current_xact_id()::text::bigint + 1) * 65536) AS got`
+RETURNING global_position, stream_id, stream_version, created_at),
+partial AS (SELECT coalesce(bool_or(got.n <> want.n), false) AS found
+	FROM (SELECT stream_id, count(*) AS n FROM inserted GROUP BY stream_id) AS got
+	JOIN unnest($8::text[], $9::bigint[]) AS want(stream_id, n) USING (stream_id))
+SELECT i.global_position, i.stream_version, i.created_at, 1 / (CASE WHEN p.found THEN 0 ELSE 1 END)
+FROM inserted i CROSS JOIN partial p`
 
 // pending is one request of an AppendMany call on its way through it.
 type pending struct {
@@ -65,8 +63,8 @@ type pending struct {
 var _ eventstore.BatchAppender = (*Store)(nil)
 
 // AppendMany implements eventstore.BatchAppender: the requests with an exact expected
-// version go to PostgreSQL in one round trip and one transaction (appendManySQL, then
-// appendManyCheckSQL, pipelined, with the store's NOTIFY when one is due), so N
+// version go to PostgreSQL in one round trip and one transaction (appendManySQL,
+// pipelined with the store's NOTIFY when one is due), so N
 // commands cost one commit instead of N. A request whose stream was not at its
 // expected version fails alone with a *eventstore.WrongVersionError (its actual
 // version costs one more query). Requests
@@ -145,7 +143,6 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	data := make([]string, 0, n)
 	meta := make([]string, 0, n)
 	wantStreams := make([]string, len(round))
-	wantExpected := make([]int64, len(round))
 	wantCounts := make([]int64, len(round))
 	var commands []commandKey
 	for i, p := range round {
@@ -159,7 +156,7 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		types = append(types, p.args.types...)
 		data = append(data, p.args.data...)
 		meta = append(meta, p.args.metadata...)
-		wantStreams[i], wantExpected[i], wantCounts[i] = p.req.StreamID, int64(p.req.Expected), int64(len(p.req.Events))
+		wantStreams[i], wantCounts[i] = p.req.StreamID, int64(len(p.req.Events))
 	}
 
 	type assigned struct {
@@ -172,8 +169,7 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	err := func() error {
 		b := &pgx.Batch{}
 		queueOutcomeGuard(b, commands)
-		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta)
-		b.Queue(appendManyCheckSQL, wantStreams, wantExpected, wantCounts)
+		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta, wantStreams, wantCounts)
 		if carried {
 			b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
 		}
@@ -189,7 +185,8 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		for rows.Next() {
 			var position, version int64
 			var at time.Time
-			if err := rows.Scan(&position, &version, &at); err != nil {
+			var guard int32
+			if err := rows.Scan(&position, &version, &at, &guard); err != nil {
 				rows.Close()
 				return err
 			}
@@ -202,9 +199,6 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
 			return err
 		}
 		if carried {

@@ -96,3 +96,40 @@ func TestAppendManyWatermark(t *testing.T) {
 		t.Fatalf("after commit: ReadAll = %+v; want the slow event, then the batch", got)
 	}
 }
+
+// A writer outside the append protocol can leave a hole that lets a batch insert only
+// the first of a stream's events; the all-or-nothing guard then rolls the batch back,
+// and each request gets Append's own verdict: the holed stream fails, the others go in.
+func TestAppendManyNeverAppendsPartOfAStream(t *testing.T) {
+	s := pgtest.NewStore(t)
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "holed", eventstore.NoStream, oneEvent("First")); err != nil {
+		t.Fatal(err)
+	}
+	// Version 3 without version 2: no protocol-abiding writer can do this.
+	if _, err := schemaConn(t, s).Exec(ctx, `INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, data)
+		VALUES (pg_current_xact_id()::text::bigint * 65536, 'holed', 3, gen_random_uuid(), 'Rogue', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	two := append(oneEvent("Second"), oneEvent("Third")...)
+	res := s.AppendMany(ctx, []eventstore.AppendRequest{
+		{StreamID: "clean-1", Expected: eventstore.NoStream, Events: oneEvent("A")},
+		{StreamID: "holed", Expected: eventstore.Exact(1), Events: two},
+		{StreamID: "clean-2", Expected: eventstore.NoStream, Events: oneEvent("B")},
+	})
+	if res[0].Err != nil || res[2].Err != nil {
+		t.Fatalf("the other streams' appends failed: %v, %v", res[0].Err, res[2].Err)
+	}
+	if res[1].Err == nil {
+		t.Fatalf("the holed stream's append succeeded: %+v", res[1].Events)
+	}
+	got, err := s.ReadStream(ctx, "holed", 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range got {
+		if e.Type == "Second" || e.Type == "Third" {
+			t.Fatalf("the holed stream got part of its events: %+v", got)
+		}
+	}
+}

@@ -22,16 +22,16 @@
 //
 // AppendMany (eventstore.BatchAppender) appends to many streams in one round trip and
 // one transaction: one INSERT … SELECT over arrays holding every event (appendManySQL),
-// pipelined with a guard statement, so N commands of N aggregates cost one commit. Each
-// stream keeps its own check: its events go in only if its expected version exists,
-// and a version another writer holds is skipped (ON CONFLICT on (stream_id,
-// stream_version) only), so that stream's request fails with a WrongVersionError while
-// the others commit. Whoever holds version v+k (k > 1) of a stream wrote or saw v+1
-// first, so a conflict always hits a stream's first event and a stream gets all or none
-// of its events; the guard (appendManyCheckSQL) rolls the whole transaction back if that
-// ever failed, and every request is then appended alone — as it is after any failure of
-// the statement as a whole, e.g. a duplicate event id — so each gets exactly Append's
-// verdict. Rows go in stream-id order, so two batches never wait for each other in a
+// so N commands of N aggregates cost one statement and one commit. Each stream keeps
+// its own check: its events go in only if its expected version exists, and a version
+// another writer holds is skipped (ON CONFLICT on (stream_id, stream_version) only), so
+// that stream's request fails with a WrongVersionError while the others commit.
+// Whoever holds version v+k (k > 1) of a stream wrote or saw v+1 first, so a conflict
+// always hits a stream's first event and a stream gets all or none of its events; a
+// guard in the same statement, over the rows it inserted, rolls the whole transaction
+// back if that ever failed, and every request is then appended alone — as it is after
+// any failure of the statement as a whole, e.g. a duplicate event id — so each gets
+// exactly Append's verdict. Rows go in stream-id order, so two batches never wait for each other in a
 // cycle. Positions are the transaction's xid * 65536 + the event's index in it, as for
 // Append, so the watermark below is unchanged. The aggregate runtime batches the appends
 // of different instances with it (aggregate.Config.MaxAppendBatch): measured on a
