@@ -25,8 +25,8 @@ test-short:
 	$(GO) test -count=1 $(PKGS)
 
 ## bench: the event store against a bare-INSERT baseline, commands end to end through
-## NATS against their floors (with and without the bank's handlers, low-load p50,
-## allocations per command), group commits (AppendMany) by batch size, the aggregate
+## NATS against their floors and a no-runtime ceiling (with and without the bank's
+## handlers, low-load p50, allocations per command), group commits (AppendMany) by batch size, the aggregate
 ## runtime, the transport, and projections (throughput for K=1,2,4 and
 ## append-to-projected lag)
 bench:
