@@ -87,7 +87,9 @@
 // has changed so that it would now decide otherwise. A rejection decided on a stale
 // state (another node appended meanwhile) is not recorded: the instance catches up
 // and decides again. Panics and failed expected versions are not recorded; they are
-// decided again when retried. Commands without an id record nothing.
+// decided again when retried. Commands without an id record nothing. A store may
+// delete outcomes after a retention window (eventstore.OutcomeStore.PruneOutcomes,
+// a node's --outcome-retention); a retry after that is decided again.
 // A command id is scoped to its aggregate's stream.
 //
 // # Errors

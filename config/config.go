@@ -108,6 +108,10 @@ type Config struct {
 	// partitions by appends (handlers.RunnerConfig.ReadInterval): appends within it
 	// are read together. Default 2ms; 0 wakes them for every append; at most 1s.
 	HandlerReadInterval time.Duration `json:"handler_read_interval"`
+	// OutcomeRetention is how long the recorded outcomes of commands that appended
+	// nothing (rejections) are kept; older ones are deleted, and a retry of such a
+	// command after that is decided again. Default 0: kept for good. At least 1m.
+	OutcomeRetention time.Duration `json:"outcome_retention"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
 	// LogFormat is json (default) or console.
@@ -222,6 +226,7 @@ func settings() []setting {
 		{"transfer-timeout", "how long a bank transfer may stay undebited before it expires (0: never)", dur(func(c *Config) *time.Duration { return &c.TransferTimeout })},
 		{"scheduler-poll", "longest wait between the scheduler's looks for due schedules", dur(func(c *Config) *time.Duration { return &c.SchedulerPoll })},
 		{"handler-read-interval", "least time between handler wake-ups by appends (0: every append)", dur(func(c *Config) *time.Duration { return &c.HandlerReadInterval })},
+		{"outcome-retention", "how long rejections of commands with a Command-Id stay final (0: for good)", dur(func(c *Config) *time.Duration { return &c.OutcomeRetention })},
 		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "json or console", str(func(c *Config) *string { return &c.LogFormat })},
 		{"master-key", "crypto-shredding master key <id>:<base64 of 32 bytes> (prefer the env or a file)", str(func(c *Config) *string { return &c.MasterKey })},
@@ -296,6 +301,7 @@ func loadFile(path string, cfg *Config) error {
 		TransferTimeout string `json:"transfer_timeout"`
 		SchedulerPoll   string `json:"scheduler_poll"`
 		HandlerRead     string `json:"handler_read_interval"`
+		Retention       string `json:"outcome_retention"`
 	}
 	fc := fileConfig{Config: *cfg}
 	dec := json.NewDecoder(f)
@@ -314,6 +320,7 @@ func loadFile(path string, cfg *Config) error {
 		{fc.TransferTimeout, &cfg.TransferTimeout, "transfer_timeout"},
 		{fc.SchedulerPoll, &cfg.SchedulerPoll, "scheduler_poll"},
 		{fc.HandlerRead, &cfg.HandlerReadInterval, "handler_read_interval"},
+		{fc.Retention, &cfg.OutcomeRetention, "outcome_retention"},
 	} {
 		if d.raw == "" {
 			continue
@@ -428,6 +435,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandlerReadInterval < 0 || c.HandlerReadInterval > time.Second {
 		bad("handler read interval %s must be between 0 and 1s", c.HandlerReadInterval)
+	}
+	if c.OutcomeRetention != 0 && c.OutcomeRetention < time.Minute {
+		bad("outcome retention %s must be 0 (keep for good) or at least 1m", c.OutcomeRetention)
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max body bytes %d must be positive", c.MaxBodyBytes)

@@ -59,6 +59,8 @@ func TestErrorsAreClear(t *testing.T) {
 			[]string{"max append batch 0 must be positive", "append batches in flight -2 must be positive"}},
 		{"handler read interval", []string{"--dsn=x", "--handler-read-interval=-1ms"}, nil,
 			[]string{"handler read interval -1ms must be between 0 and 1s"}},
+		{"outcome retention", []string{"--dsn=x", "--outcome-retention=30s"}, nil,
+			[]string{"outcome retention 30s must be 0 (keep for good) or at least 1m"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -228,5 +230,19 @@ func TestHandlerReadInterval(t *testing.T) {
 	}
 	if _, err := config.Load([]string{"--dsn=x", "--handler-read-interval=2s"}, envOf(nil), io.Discard); err == nil {
 		t.Fatal("2s accepted")
+	}
+}
+
+func TestOutcomeRetention(t *testing.T) {
+	if d := config.Defaults(); d.OutcomeRetention != 0 {
+		t.Fatalf("default %s, want 0 (keep for good)", d.OutcomeRetention)
+	}
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "outcome_retention": "720h"}`), 0o600)
+	if cfg, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard); err != nil || cfg.OutcomeRetention != 720*time.Hour {
+		t.Fatalf("from file: %v, %v", cfg.OutcomeRetention, err)
+	}
+	if cfg, err := config.Load([]string{"--dsn=x"}, envOf(map[string]string{"RL_OUTCOME_RETENTION": "24h"}), io.Discard); err != nil || cfg.OutcomeRetention != 24*time.Hour {
+		t.Fatalf("from env: %v, %v", cfg.OutcomeRetention, err)
 	}
 }

@@ -51,6 +51,12 @@ type OutcomeStore interface {
 	RecordOutcome(ctx context.Context, o CommandOutcome) (*CommandOutcome, error)
 	// ReadOutcome returns the outcome recorded for commandID in streamID, or nil.
 	ReadOutcome(ctx context.Context, streamID, commandID string) (*CommandOutcome, error)
+	// PruneOutcomes deletes the outcomes recorded before before (CreatedAt) and says
+	// how many it deleted: a retention window. A command whose outcome is deleted has
+	// none any more, so a retry or a late copy of it is decided again, on the state of
+	// that time; events are never deleted, so a command that appended keeps its
+	// outcome for good.
+	PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ValidateOutcome checks an outcome before it is recorded.

@@ -69,6 +69,7 @@ type Node struct {
 	client     *transport.Client // for process managers' commands
 	schedules  scheduleStore     // PostgreSQL, or memory beside an in-memory event store
 	firer      *scheduler.Firer  // fires this node's due schedules
+	pruner     *outcomePruner    // deletes old command outcomes; nil without a retention
 	// privateSchedules: the schedules are in this node's memory, so it fires them all.
 	privateSchedules bool
 
@@ -227,6 +228,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: scheduler: %w", err)
 		}
 	}
+	if cfg.OutcomeRetention > 0 {
+		n.pruner = newOutcomePruner(n.store, cfg.OutcomeRetention, pruneInterval(cfg.OutcomeRetention), n.ownsKey(outcomeRetentionKey), n.log)
+		n.pruner.start()
+	}
 	n.ready.Store(true)
 	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
@@ -304,6 +309,18 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 }
 
+// ownsKey returns a test of whether this node owns ring key key now.
+func (n *Node) ownsKey(key string) func() bool {
+	return func() bool {
+		ring := n.ring.Load()
+		if ring == nil {
+			return false
+		}
+		owner, ok := ring.Owner(key)
+		return ok && owner.ID == n.cfg.NodeID
+	}
+}
+
 // passivateMoved stops the live aggregates whose owner is now another node, each
 // after its in-progress command.
 func (n *Node) passivateMoved() {
@@ -338,6 +355,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			// No new firings; one in flight is abandoned and fired again by the
 			// partition's next owner (its Command-Id makes that harmless).
 			_ = n.firer.Close()
+		}
+		if n.pruner != nil {
+			n.pruner.close()
 		}
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {

@@ -237,6 +237,26 @@ func (s *Store) ReadOutcome(ctx context.Context, streamID, commandID string) (*e
 	return &o, nil
 }
 
+// PruneOutcomes implements eventstore.OutcomeStore.
+func (s *Store) PruneOutcomes(ctx context.Context, before time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, eventstore.ErrClosed
+	}
+	var n int64
+	for key, o := range s.outcomes {
+		if o.CreatedAt.Before(before) {
+			delete(s.outcomes, key)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ReadAll implements eventstore.AllReader. Appends happen under the store's mutex, so
 // every recorded event is committed and the order cannot skip.
 func (s *Store) ReadAll(ctx context.Context, fromPosition int64, limit int) ([]eventstore.RecordedEvent, error) {

@@ -169,3 +169,28 @@ func (s *Store) ReadOutcome(ctx context.Context, streamID, commandID string) (*e
 	o.CreatedAt = o.CreatedAt.UTC()
 	return &o, nil
 }
+
+// pruneOutcomesSQL deletes at most $2 of the outcomes recorded before $1. PruneOutcomes
+// repeats it, so that a large backlog is deleted in short transactions rather than
+// one that holds every row's lock to the end.
+const pruneOutcomesSQL = `DELETE FROM command_outcomes WHERE ctid IN (
+	SELECT ctid FROM command_outcomes WHERE created_at < $1 LIMIT $2)`
+
+// pruneSlice is how many outcomes one pruneOutcomesSQL deletes at most.
+const pruneSlice = 10_000
+
+// PruneOutcomes implements eventstore.OutcomeStore, in slices of pruneSlice rows
+// (index command_outcomes_created_at_idx finds them).
+func (s *Store) PruneOutcomes(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, pruneOutcomesSQL, before, pruneSlice)
+		if err != nil {
+			return total, s.wrap("prune command outcomes", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneSlice {
+			return total, nil
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
@@ -156,5 +157,59 @@ func testBatchOutcomes(t *testing.T, s eventstore.Store, b eventstore.BatchAppen
 	}
 	if v, err := s.StreamVersion(ctx, "a"); err != nil || v != 1 {
 		t.Errorf("stream a at %d, %v; want 1", v, err)
+	}
+}
+
+// testPruneOutcomes: PruneOutcomes deletes exactly the outcomes recorded before the
+// given time; a pruned command may be decided again, a command with events never.
+func testPruneOutcomes(t *testing.T, s eventstore.Store) {
+	ctx := ctxFor(t)
+	mustAppend(t, s, "acc", eventstore.NoStream, ofCommand("acc", "open", 1))
+	record := func(id string) time.Time {
+		t.Helper()
+		o := eventstore.CommandOutcome{StreamID: "acc", CommandID: id, StreamVersion: 1, Code: "rejected", Message: "no"}
+		if prior, err := s.RecordOutcome(ctx, o); err != nil || prior != nil {
+			t.Fatalf("record %s: %+v, %v", id, prior, err)
+		}
+		got, err := s.ReadOutcome(ctx, "acc", id)
+		if err != nil || got == nil {
+			t.Fatalf("read %s back: %+v, %v", id, got, err)
+		}
+		return got.CreatedAt
+	}
+	prune := func(before time.Time, want int64) {
+		t.Helper()
+		if n, err := s.PruneOutcomes(ctx, before); err != nil || n != want {
+			t.Fatalf("prune before %s: %d, %v; want %d pruned", before, n, err, want)
+		}
+	}
+	present := func(id string, want bool) {
+		t.Helper()
+		got, err := s.ReadOutcome(ctx, "acc", id)
+		if err != nil || (got != nil) != want {
+			t.Fatalf("outcome of %s after pruning: %+v, %v; want present=%v", id, got, err, want)
+		}
+	}
+
+	older := record("old")
+	time.Sleep(5 * time.Millisecond) // so that the next outcome is recorded later
+	newer := record("new")
+	if !older.Before(newer) {
+		t.Fatalf("outcomes recorded 5ms apart have times %s and %s", older, newer)
+	}
+	prune(older, 0) // strictly before
+	present("old", true)
+	prune(newer, 1)
+	present("old", false)
+	present("new", true)
+
+	// Pruned, the command has no outcome: it may be decided again.
+	record("old")
+	prune(time.Now().Add(time.Hour), 2)
+	present("new", false)
+	// Events are never pruned: a command that appended keeps its outcome.
+	o := eventstore.CommandOutcome{StreamID: "acc", CommandID: "open", StreamVersion: 1}
+	if _, err := s.RecordOutcome(ctx, o); !errors.Is(err, eventstore.ErrCommandDecided) {
+		t.Fatalf("outcome of a command with events after pruning: %v, want ErrCommandDecided", err)
 	}
 }

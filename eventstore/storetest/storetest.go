@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CommandIndex", testCommandIndex},
 		{"Outcomes", testOutcomes},
 		{"OutcomeRacesAppend", testOutcomeRacesAppend},
+		{"PruneOutcomes", testPruneOutcomes},
 		{"Notifications", testNotifications},
 		{"Closed", testClosed},
 	}
