@@ -178,15 +178,20 @@ func (s *Store) appendOnce(ctx context.Context, carried bool, commands []command
 	// One implicit transaction: nothing is committed until the batch's end, so the
 	// append counts only if the whole batch succeeded.
 	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if err := readOutcomeGuard(br, commands); err != nil {
-		return nil, err
-	}
-	rows, err := br.Query()
-	recorded, err := collectAppended(rows, err, streamID, events, args)
-	if err == nil && carried {
-		_, err = br.Exec()
-	}
+	recorded, err := func() ([]eventstore.RecordedEvent, error) {
+		if err := readOutcomeGuard(br, commands); err != nil {
+			return nil, err
+		}
+		rows, err := br.Query()
+		recorded, err := collectAppended(rows, err, streamID, events, args)
+		if err == nil && carried {
+			_, err = br.Exec()
+		}
+		return recorded, err
+	}()
+	// Exactly one Close: the pool takes the connection back at the first, and a
+	// second Close of a failed batch still clears that connection's statement cache,
+	// which by then another goroutine may be using.
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 )
 
@@ -132,4 +135,37 @@ func TestAppendManyNeverAppendsPartOfAStream(t *testing.T) {
 			t.Fatalf("the holed stream got part of its events: %+v", got)
 		}
 	}
+}
+
+// Failed pipelined appends hand their connection back to the pool exactly once:
+// closing such a batch twice touched the connection's statement cache after another
+// goroutine had taken it (a data race, and a map that two goroutines write). Every
+// append here carries a NOTIFY (interval 0), so all go through pgx batches, and most
+// fail on a taken version. Run with -race.
+func TestFailedBatchesReleaseTheirConnectionOnce(t *testing.T) {
+	s := pgtest.NewStore(t, pgstore.WithNotifyInterval(time.Nanosecond),
+		pgstore.WithPoolConfig(func(c *pgxpool.Config) { c.MaxConns = 2 })) // connections change hands all the time
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				stream := fmt.Sprint("contended-", i%5)
+				version, err := s.StreamVersion(ctx, stream)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = s.Append(ctx, stream, eventstore.Exact(version), oneEvent(fmt.Sprint("W", w)))
+				_ = s.AppendMany(ctx, []eventstore.AppendRequest{
+					{StreamID: stream, Expected: eventstore.Exact(version), Events: oneEvent("Late")},
+					{StreamID: fmt.Sprint("fresh-", w, "-", i), Expected: eventstore.NoStream, Events: oneEvent("New")},
+				})
+				_, _ = s.RecordOutcome(ctx, eventstore.CommandOutcome{StreamID: stream, CommandID: fmt.Sprint("c-", w, "-", i), StreamVersion: version})
+			}
+		}()
+	}
+	wg.Wait()
 }

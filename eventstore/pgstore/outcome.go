@@ -119,11 +119,6 @@ func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) 
 	b := &pgx.Batch{}
 	b.Queue(lockCommandsSQL, []int64{commandKey{o.StreamID, o.CommandID}.lockKey()})
 	b.Queue(recordOutcomeSQL, o.StreamID, o.CommandID, o.StreamVersion, o.Code, o.Message)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, s.wrap(op, err)
-	}
 	var (
 		appended     bool
 		version      int64
@@ -133,9 +128,13 @@ func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) 
 		priorAt      *time.Time
 		insertedAt   *time.Time
 	)
-	err := br.QueryRow().Scan(&appended, &version, &priorVersion, &priorCode, &priorMessage, &priorAt, &insertedAt)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
 	if err == nil {
-		err = br.Close()
+		err = br.QueryRow().Scan(&appended, &version, &priorVersion, &priorCode, &priorMessage, &priorAt, &insertedAt)
+	}
+	if cerr := br.Close(); err == nil { // exactly once, see appendOnce
+		err = cerr
 	}
 	if err != nil {
 		return nil, s.wrap(op, err)
