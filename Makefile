@@ -26,13 +26,13 @@ test-short:
 
 ## bench: the event store against a bare-INSERT baseline, commands end to end through
 ## NATS against their floors and a no-runtime ceiling (with and without the bank's
-## handlers, low-load p50, allocations per command), group commits (AppendMany) by batch size, the aggregate
-## runtime, the transport, and projections (throughput for K=1,2,4 and
-## append-to-projected lag)
+## handlers, low-load p50, allocations per command), group commits (AppendMany) by
+## batch size, reads of $all (ReadAll), the aggregate runtime, the transport, and
+## projections (throughput for K=1,2,4 and append-to-projected lag)
 bench:
 	$(GO) run ./bench/storebench -duration 3s
 	$(GO) run ./bench/clusterbench -duration 3s -clients 32
-	$(GO) test -run '^$$' -bench 'AppendMany' -benchtime 20000x ./eventstore/pgstore/
+	$(GO) test -run '^$$' -bench 'AppendMany|ReadAll' -benchtime 20000x ./eventstore/pgstore/
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./transport/
 	$(GO) test -run '^$$' -bench 'ProjectionThroughput' -benchtime 20000x ./handlers/
 	$(GO) test -run '^$$' -bench 'ProjectionLag' -benchtime 5000x ./handlers/

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -79,11 +80,17 @@ func collectEvents(rows pgx.Rows, err error) ([]eventstore.RecordedEvent, error)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (eventstore.RecordedEvent, error) {
 		var e eventstore.RecordedEvent
-		err := row.Scan(&e.GlobalPosition, &e.StreamID, &e.StreamVersion, &e.ID, &e.Type, &e.Data, &e.Metadata, &e.CreatedAt)
-		if e.Metadata == nil {
-			e.Metadata = map[string]string{}
+		var meta []byte
+		// Data is scanned as bytes: as a json.RawMessage pgx would run it through
+		// json.Unmarshal, which validates what PostgreSQL already validated.
+		err := row.Scan(&e.GlobalPosition, &e.StreamID, &e.StreamVersion, &e.ID, &e.Type, (*[]byte)(&e.Data), &meta, &e.CreatedAt)
+		if err != nil {
+			return e, err
+		}
+		if e.Metadata, err = decodeMetadata(meta); err != nil {
+			return e, fmt.Errorf("metadata of event %d: %w", e.GlobalPosition, err)
 		}
 		e.CreatedAt = e.CreatedAt.UTC()
-		return e, err
+		return e, nil
 	})
 }
