@@ -48,11 +48,13 @@ chaos:
 	$(GO) test -count=1 -v -run 'TestChaos|TestCheckersCatchBrokenBuild' -timeout 20m ./test/chaos/ \
 		-args -chaos.all -chaos.seed=$(CHAOS_SEED)
 
-## fuzz: fuzz the command request decoder (FUZZTIME, default 10m); new crashers land in
-## transport/testdata/fuzz/FuzzDecodeRequest (keep them: `make test` replays the corpus)
+## fuzz: fuzz the command request decoder and the event store's metadata decoder
+## (FUZZTIME each, default 10m); new crashers land in testdata/fuzz/ of their package
+## (keep them: `make test` replays the corpus)
 FUZZTIME ?= 10m
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./transport/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMetadata$$' -fuzztime $(FUZZTIME) ./eventstore/pgstore/
 
 ## demo: start NATS and a 3-node local cluster, send bank commands, show who owned
 ## what; runs until Ctrl-C
