@@ -268,11 +268,7 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 	n.members.Store(&members)
 	old := n.ring.Swap(ring)
-	self := n.cfg.NodeID
-	owns := func(key string) bool {
-		owner, ok := ring.Owner(key)
-		return ok && owner.ID == self
-	}
+	owns := func(key string) bool { return n.ownsOn(ring, key) }
 	if n.runner != nil {
 		n.runner.SetOwnership(owns)
 	}
@@ -309,16 +305,18 @@ func (n *Node) setMembers(members []placement.Member) {
 	}
 }
 
-// ownsKey returns a test of whether this node owns ring key key now.
-func (n *Node) ownsKey(key string) func() bool {
-	return func() bool {
-		ring := n.ring.Load()
-		if ring == nil {
-			return false
-		}
-		owner, ok := ring.Owner(key)
-		return ok && owner.ID == n.cfg.NodeID
+// ownsOn reports whether ring (nil: none yet) makes this node the owner of key.
+func (n *Node) ownsOn(ring *placement.Ring, key string) bool {
+	if ring == nil {
+		return false
 	}
+	owner, ok := ring.Owner(key)
+	return ok && owner.ID == n.cfg.NodeID
+}
+
+// ownsKey returns a test of whether this node owns ring key key on the current ring.
+func (n *Node) ownsKey(key string) func() bool {
+	return func() bool { return n.ownsOn(n.ring.Load(), key) }
 }
 
 // passivateMoved stops the live aggregates whose owner is now another node, each

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -36,11 +37,11 @@ func ceiling(ctx context.Context, natsURL string, store *pgstore.Store, subject 
 		return load.Result{}, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	ok, failed := []byte(`{"ok":true}`), []byte(`{"ok":false}`)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		versions := map[string]int64{}
-		ok, failed := []byte(`{"ok":true}`), []byte(`{"ok":false}`)
 		for {
 			var batch []pending
 			select {
@@ -84,7 +85,7 @@ func ceiling(ctx context.Context, natsURL string, store *pgstore.Store, subject 
 		if err != nil {
 			return err
 		}
-		if string(m.Data) != `{"ok":true}` {
+		if !bytes.Equal(m.Data, ok) {
 			return fmt.Errorf("ceiling append failed: %s", m.Data)
 		}
 		return nil

@@ -166,53 +166,50 @@ func (s *Store) appendRound(ctx context.Context, round []pending, out []eventsto
 	}
 	got := make([]assigned, n)
 	ticket, carried := s.notify.carry()
+	b := &pgx.Batch{}
+	queueOutcomeGuard(b, commands)
+	b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta, wantStreams, wantCounts)
+	if carried {
+		b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+	}
+	br := s.pool.SendBatch(ctx, b)
 	err := func() error {
-		b := &pgx.Batch{}
-		queueOutcomeGuard(b, commands)
-		b.Queue(appendManySQL, streams, expected, k, ids, types, data, meta, wantStreams, wantCounts)
+		if err := readOutcomeGuard(br, commands); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var position, version int64
+			var at time.Time
+			var guard int32
+			if err := rows.Scan(&position, &version, &at, &guard); err != nil {
+				rows.Close()
+				return err
+			}
+			i := int(position % PositionsPerTransaction)
+			if i < 0 || i >= n {
+				rows.Close()
+				return fmt.Errorf("position %d names no event of the batch", position)
+			}
+			got[i] = assigned{position: position, version: version, at: at, ok: true}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		if carried {
-			b.Queue(notifyCarrySQL, s.notify.channel, s.notify.origin)
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		br := s.pool.SendBatch(ctx, b)
-		err := func() error {
-			if err := readOutcomeGuard(br, commands); err != nil {
-				return err
-			}
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var position, version int64
-				var at time.Time
-				var guard int32
-				if err := rows.Scan(&position, &version, &at, &guard); err != nil {
-					rows.Close()
-					return err
-				}
-				i := int(position % PositionsPerTransaction)
-				if i < 0 || i >= n {
-					rows.Close()
-					return fmt.Errorf("position %d names no event of the batch", position)
-				}
-				got[i] = assigned{position: position, version: version, at: at, ok: true}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if carried {
-				if _, err := br.Exec(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}()
-		if cerr := br.Close(); err == nil { // exactly once, see appendOnce
-			err = cerr
-		}
-		return err
+		return nil
 	}()
+	if cerr := br.Close(); err == nil { // exactly once, see appendOnce
+		err = cerr
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) || errors.Is(err, eventstore.ErrCommandDecided) {
 		// The statement failed as a whole (a duplicate event id, a command with a

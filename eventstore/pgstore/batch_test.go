@@ -140,8 +140,8 @@ func TestAppendManyNeverAppendsPartOfAStream(t *testing.T) {
 // Failed pipelined appends hand their connection back to the pool exactly once:
 // closing such a batch twice touched the connection's statement cache after another
 // goroutine had taken it (a data race, and a map that two goroutines write). Every
-// append here carries a NOTIFY (interval 0), so all go through pgx batches, and most
-// fail on a taken version. Run with -race.
+// append here carries a NOTIFY (interval 1ns), so all go through pgx batches, and
+// most fail on a taken version. Run with -race.
 func TestFailedBatchesReleaseTheirConnectionOnce(t *testing.T) {
 	s := pgtest.NewStore(t, pgstore.WithNotifyInterval(time.Nanosecond),
 		pgstore.WithPoolConfig(func(c *pgxpool.Config) { c.MaxConns = 2 })) // connections change hands all the time

@@ -31,12 +31,13 @@
 // guard in the same statement, over the rows it inserted, rolls the whole transaction
 // back if that ever failed, and every request is then appended alone — as it is after
 // any failure of the statement as a whole, e.g. a duplicate event id — so each gets
-// exactly Append's verdict. Rows go in stream-id order, so two batches never wait for each other in a
-// cycle. Positions are the transaction's xid * 65536 + the event's index in it, as for
-// Append, so the watermark below is unchanged. The aggregate runtime batches the appends
-// of different instances with it (aggregate.Config.MaxAppendBatch): measured on a
-// 2-core machine, one event to each of 8 / 32 / 128 streams per transaction gives about
-// 2.5× / 4.4× / 5.2× the appends per second of single appends (BenchmarkAppendMany).
+// exactly Append's verdict. Rows go in stream-id order, so two batches never wait for
+// each other in a cycle. Positions are the transaction's xid * 65536 + the event's
+// index in it, as for Append, so the watermark below is unchanged. The aggregate
+// runtime batches the appends of different instances with it
+// (aggregate.Config.MaxAppendBatch): measured on a 2-core machine, one event to each
+// of 8 / 32 / 128 streams per transaction gives about 2.5× / 4.4× / 5.2× the appends
+// per second of single appends (BenchmarkAppendMany).
 //
 // # The global order never skips
 //
