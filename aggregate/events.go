@@ -98,3 +98,9 @@ func (r *eventRegistry) decode(name string, data json.RawMessage) (any, error) {
 	}
 	return p.Elem().Interface(), nil
 }
+
+// has reports whether name is a registered event type.
+func (r *eventRegistry) has(name string) bool {
+	_, ok := r.byName[name]
+	return ok
+}

@@ -6,7 +6,11 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
 )
 
 // CommandTyper lets a command type choose its wire name (the last token of its NATS
@@ -23,6 +27,11 @@ type Router struct {
 	byType     map[reflect.Type]*route
 	middleware []Middleware
 	problems   []error
+
+	// byPrefix is Types, longest stream prefix first, for DecodeEvent; computed on
+	// its first call (the router is read-only by then).
+	prefixOnce sync.Once
+	byPrefix   []*Type
 }
 
 // route is one command type's registration.
@@ -203,4 +212,24 @@ func (r *Router) lookup(command any) (*route, any, error) {
 		return nil, nil, fmt.Errorf("%w: Go type %s", ErrUnknownCommand, rv.Type())
 	}
 	return rt, command, nil
+}
+
+// DecodeEvent decodes a recorded event into the Go type that its aggregate type
+// registered (a value, not a pointer): the type whose stream prefix the event's
+// stream starts with (the longest such prefix first) and which registered the event's
+// type name. It returns nil and no error for an event no routed aggregate type
+// registered, so that readers can fall back to the raw event; an error means a
+// registered type whose data does not decode. A node gives it to its handlers
+// (handlers.RunnerConfig.Decode), so that handlers read events by their Go types.
+func (r *Router) DecodeEvent(e eventstore.RecordedEvent) (any, error) {
+	r.prefixOnce.Do(func() {
+		r.byPrefix = r.Types()
+		slices.SortStableFunc(r.byPrefix, func(a, b *Type) int { return len(b.cfg.StreamPrefix) - len(a.cfg.StreamPrefix) })
+	})
+	for _, t := range r.byPrefix {
+		if strings.HasPrefix(e.StreamID, t.cfg.StreamPrefix) && t.events.has(e.Type) {
+			return t.events.decode(e.Type, e.Data)
+		}
+	}
+	return nil, nil
 }

@@ -2,12 +2,14 @@ package aggregate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/eventstore"
 )
 
 type Named struct {
@@ -220,5 +222,49 @@ func TestCodeOf(t *testing.T) {
 	}
 	if got := aggregate.CodeOf(&aggregate.PanicError{}); got != aggregate.CodeRejected {
 		t.Errorf("panic: %s", got)
+	}
+}
+
+// Subtracted is recorded by the second aggregate type of TestDecodeEvent, whose
+// stream prefix ("counter-x-") extends the first's.
+type Subtracted struct {
+	N int `json:"n"`
+}
+
+func TestDecodeEvent(t *testing.T) {
+	counters := counterType(aggregate.TypeConfig{})
+	special := aggregate.NewType[Counter]("special", aggregate.TypeConfig{StreamPrefix: "counter-x-"}, Added{}, Subtracted{})
+	r := aggregate.NewRouter()
+	aggregate.Route(r, counters, func(c Add) string { return c.ID })
+	aggregate.Route(r, special, func(c Take) string { return c.ID })
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	event := func(stream, typ, data string) eventstore.RecordedEvent {
+		return eventstore.RecordedEvent{StreamID: stream, Type: typ, Data: json.RawMessage(data)}
+	}
+	cases := []struct {
+		name    string
+		e       eventstore.RecordedEvent
+		want    any
+		wantErr bool
+	}{
+		{"registered", event("counter-1", "Added", `{"n":3}`), Added{N: 3}, false},
+		{"longest prefix first", event("counter-x-1", "Subtracted", `{"n":2}`), Subtracted{N: 2}, false},
+		{"type of another aggregate's stream", event("counter-1", "Subtracted", `{"n":2}`), nil, false},
+		{"unregistered type", event("counter-1", "Renamed", `{}`), nil, false},
+		{"stream of no aggregate type", event("other-1", "Added", `{"n":1}`), nil, false},
+		{"registered type, bad data", event("counter-1", "Added", `{"n":"three"}`), nil, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := r.DecodeEvent(c.e)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("error %v, want error: %v", err, c.wantErr)
+			}
+			if got != c.want {
+				t.Fatalf("decoded %#v, want %#v", got, c.want)
+			}
+		})
 	}
 }

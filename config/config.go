@@ -7,6 +7,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -97,9 +98,6 @@ type Config struct {
 	AppendBatchesInFlight int `json:"append_batches_in_flight"`
 	// ShutdownTimeout bounds a graceful shutdown's wait for in-flight commands. Default 10s.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
-	// TransferTimeout is how long a bank transfer may stay requested (not debited)
-	// before it expires and fails. Default 5m; 0 disables expiry.
-	TransferTimeout time.Duration `json:"transfer_timeout"`
 	// SchedulerPoll is the longest the scheduler waits between looks for due
 	// schedules (it also wakes for the next one it knows of and on ring changes).
 	// Default 1s; between 10ms and 1h.
@@ -126,6 +124,9 @@ type Config struct {
 	// for unwrapping; at start-up the node re-wraps every data key still under one of
 	// them with MasterKey (rotation, see the README). Optional.
 	PreviousMasterKeys []string `json:"previous_master_keys"`
+	// App holds the values of the application's own settings (the ones given to
+	// Load), which the node hands to the application.
+	App Values `json:"-"`
 }
 
 // Defaults returns the configuration a node runs with when nothing is set (DSN
@@ -149,7 +150,6 @@ func Defaults() Config {
 		MaxAppendBatch:        256,
 		AppendBatchesInFlight: 1,
 		ShutdownTimeout:       10 * time.Second,
-		TransferTimeout:       5 * time.Minute,
 		SchedulerPoll:         time.Second,
 		HandlerReadInterval:   2 * time.Millisecond,
 		LogLevel:              "info",
@@ -164,8 +164,11 @@ type setting struct {
 	set   func(c *Config, v string) error
 }
 
-func (s setting) env() string {
-	return "RL_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+func (s setting) env() string { return envName(s.name) }
+
+// envName is the environment variable of the setting whose flag is name.
+func envName(name string) string {
+	return "RL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 func settings() []setting {
@@ -223,7 +226,6 @@ func settings() []setting {
 		{"max-append-batch", "appends of different aggregates one group commit carries at most (1: no group commit)", num(func(c *Config) *int { return &c.MaxAppendBatch })},
 		{"append-batches-in-flight", "appends or group commits a node has out at once", num(func(c *Config) *int { return &c.AppendBatchesInFlight })},
 		{"shutdown-timeout", "how long a graceful shutdown waits for in-flight commands", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-		{"transfer-timeout", "how long a bank transfer may stay undebited before it expires (0: never)", dur(func(c *Config) *time.Duration { return &c.TransferTimeout })},
 		{"scheduler-poll", "longest wait between the scheduler's looks for due schedules", dur(func(c *Config) *time.Duration { return &c.SchedulerPoll })},
 		{"handler-read-interval", "least time between handler wake-ups by appends (0: every append)", dur(func(c *Config) *time.Duration { return &c.HandlerReadInterval })},
 		{"outcome-retention", "how long rejections of commands with a Command-Id stay final (0: for good)", dur(func(c *Config) *time.Duration { return &c.OutcomeRetention })},
@@ -237,8 +239,12 @@ func settings() []setting {
 
 // Load builds a Config from args (without the program name), the environment (env
 // looks a variable up, e.g. os.Getenv) and the file named by --config or RL_CONFIG,
-// then validates it. Usage goes to usage when args ask for -h.
-func Load(args []string, env func(string) string, usage io.Writer) (Config, error) {
+// then validates it. Usage goes to usage when args ask for -h. app are the
+// application's own settings, loaded the same way into Config.App.
+func Load(args []string, env func(string) string, usage io.Writer, app ...Setting) (Config, error) {
+	if err := checkAppSettings(app); err != nil {
+		return Config{}, err
+	}
 	cfg := Defaults()
 	all := settings()
 
@@ -251,6 +257,9 @@ func Load(args []string, env func(string) string, usage io.Writer) (Config, erro
 	for _, s := range all {
 		fs.Func(s.name, s.usage+" (env "+s.env()+")", func(v string) error { given[s.name] = v; return nil })
 	}
+	for _, s := range app {
+		fs.Func(s.Name, fmt.Sprintf("%s (env %s, default %s)", s.Usage, s.env(), s.Default), func(v string) error { given[s.Name] = v; return nil })
+	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -258,8 +267,10 @@ func Load(args []string, env func(string) string, usage io.Writer) (Config, erro
 		return Config{}, fmt.Errorf("config: unexpected argument %q (settings are flags: --name=value)", fs.Arg(0))
 	}
 
+	fromFile := map[string]string{}
 	if *configFile != "" {
-		if err := loadFile(*configFile, &cfg); err != nil {
+		var err error
+		if fromFile, err = loadFile(*configFile, &cfg, app); err != nil {
 			return Config{}, err
 		}
 	}
@@ -279,35 +290,71 @@ func Load(args []string, env func(string) string, usage io.Writer) (Config, erro
 			apply(s, "--"+s.name, v)
 		}
 	}
+	cfg.App, errs = loadApp(app, *configFile, fromFile, env, given, errs)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return cfg, cfg.Validate()
 }
 
-// loadFile merges a JSON file into cfg; unknown keys are an error, so a typo is not
-// silently ignored.
-func loadFile(path string, cfg *Config) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
+// loadApp resolves the application's settings: default, then file, environment and
+// flag, the last one given winning. Values that do not parse are added to errs.
+func loadApp(app []Setting, file string, fromFile map[string]string, env func(string) string, given map[string]string, errs []error) (Values, []error) {
+	var values Values
+	if len(app) > 0 {
+		values.values = make(map[string]any, len(app))
 	}
-	defer f.Close()
+	for _, s := range app {
+		raw, source := s.Default, "default of "+s.Name
+		if v, ok := fromFile[s.Name]; ok {
+			raw, source = v, "file "+file+": "+s.fileKey()
+		}
+		if v := env(s.env()); v != "" {
+			raw, source = v, s.env()
+		}
+		if v, ok := given[s.Name]; ok {
+			raw, source = v, "--"+s.Name
+		}
+		v, err := s.parse(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", source, err))
+			continue
+		}
+		values.values[s.Name] = v
+	}
+	return values, errs
+}
+
+// loadFile merges a JSON file into cfg and returns the values it gives the
+// application's settings; unknown keys are an error, so a typo is not silently
+// ignored.
+func loadFile(path string, cfg *Config, app []Setting) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("config: file %s: %w", path, err)
+	}
+	appValues := takeAppKeys(obj, app)
+	if raw, err = json.Marshal(obj); err != nil {
+		return nil, fmt.Errorf("config: file %s: %w", path, err)
+	}
 	// Durations are written as strings ("5s") in the file.
 	type fileConfig struct {
 		Config
 		CommandTimeout  string `json:"command_timeout"`
 		ShutdownTimeout string `json:"shutdown_timeout"`
-		TransferTimeout string `json:"transfer_timeout"`
 		SchedulerPoll   string `json:"scheduler_poll"`
 		HandlerRead     string `json:"handler_read_interval"`
 		Retention       string `json:"outcome_retention"`
 	}
 	fc := fileConfig{Config: *cfg}
-	dec := json.NewDecoder(f)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&fc); err != nil {
-		return fmt.Errorf("config: file %s: %w", path, err)
+		return nil, fmt.Errorf("config: file %s: %w", path, err)
 	}
 	*cfg = fc.Config
 	for _, d := range []struct {
@@ -317,7 +364,6 @@ func loadFile(path string, cfg *Config) error {
 	}{
 		{fc.CommandTimeout, &cfg.CommandTimeout, "command_timeout"},
 		{fc.ShutdownTimeout, &cfg.ShutdownTimeout, "shutdown_timeout"},
-		{fc.TransferTimeout, &cfg.TransferTimeout, "transfer_timeout"},
 		{fc.SchedulerPoll, &cfg.SchedulerPoll, "scheduler_poll"},
 		{fc.HandlerRead, &cfg.HandlerReadInterval, "handler_read_interval"},
 		{fc.Retention, &cfg.OutcomeRetention, "outcome_retention"},
@@ -327,11 +373,11 @@ func loadFile(path string, cfg *Config) error {
 		}
 		v, err := time.ParseDuration(d.raw)
 		if err != nil {
-			return fmt.Errorf("config: file %s: %s: %q is not a duration such as 5s", path, d.key, d.raw)
+			return nil, fmt.Errorf("config: file %s: %s: %q is not a duration such as 5s", path, d.key, d.raw)
 		}
 		*d.dst = v
 	}
-	return nil
+	return appValues, nil
 }
 
 // Validate reports every problem at once.
@@ -426,9 +472,6 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown timeout %s must be positive", c.ShutdownTimeout)
-	}
-	if c.TransferTimeout < 0 {
-		bad("transfer timeout %s must not be negative (0 disables expiry)", c.TransferTimeout)
 	}
 	if c.SchedulerPoll < 10*time.Millisecond || c.SchedulerPoll > time.Hour {
 		bad("scheduler poll interval %s must be between 10ms and 1h", c.SchedulerPoll)

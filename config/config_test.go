@@ -53,8 +53,8 @@ func TestErrorsAreClear(t *testing.T) {
 		{"node id with a dot", []string{"--dsn=x", "--node-id=a.b"}, nil, []string{`node id "a.b"`}},
 		{"stray argument", []string{"--dsn=x", "extra"}, nil, []string{`unexpected argument "extra"`}},
 		{"missing file", []string{"--dsn=x", "--config=/nonexistent.json"}, nil, []string{"/nonexistent.json"}},
-		{"scheduler settings", []string{"--dsn=x", "--transfer-timeout=-1s", "--scheduler-poll=1ms"}, nil,
-			[]string{"transfer timeout -1s must not be negative", "scheduler poll interval 1ms must be between 10ms and 1h"}},
+		{"scheduler settings", []string{"--dsn=x", "--scheduler-poll=1ms"}, nil,
+			[]string{"scheduler poll interval 1ms must be between 10ms and 1h"}},
 		{"group commit settings", []string{"--dsn=x", "--max-append-batch=0", "--append-batches-in-flight=-2"}, nil,
 			[]string{"max append batch 0 must be positive", "append batches in flight -2 must be positive"}},
 		{"handler read interval", []string{"--dsn=x", "--handler-read-interval=-1ms"}, nil,
@@ -79,17 +79,97 @@ func TestErrorsAreClear(t *testing.T) {
 
 func TestSchedulerSettings(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "node.json")
-	_ = os.WriteFile(file, []byte(`{"dsn": "x", "transfer_timeout": "45s", "scheduler_poll": "250ms"}`), 0o600)
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "scheduler_poll": "250ms"}`), 0o600)
 	cfg, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard)
-	if err != nil || cfg.TransferTimeout != 45*time.Second || cfg.SchedulerPoll != 250*time.Millisecond {
+	if err != nil || cfg.SchedulerPoll != 250*time.Millisecond {
 		t.Fatalf("from file: %+v, %v", cfg, err)
 	}
-	cfg, err = config.Load([]string{"--dsn=x", "--transfer-timeout=0"}, envOf(map[string]string{"RL_SCHEDULER_POLL": "2s"}), io.Discard)
-	if err != nil || cfg.TransferTimeout != 0 || cfg.SchedulerPoll != 2*time.Second {
-		t.Fatalf("from flags and env: %+v, %v", cfg, err)
+	cfg, err = config.Load([]string{"--dsn=x"}, envOf(map[string]string{"RL_SCHEDULER_POLL": "2s"}), io.Discard)
+	if err != nil || cfg.SchedulerPoll != 2*time.Second {
+		t.Fatalf("from env: %+v, %v", cfg, err)
 	}
-	if d := config.Defaults(); d.TransferTimeout != 5*time.Minute || d.SchedulerPoll != time.Second {
-		t.Fatalf("defaults: %s, %s", d.TransferTimeout, d.SchedulerPoll)
+	if d := config.Defaults(); d.SchedulerPoll != time.Second {
+		t.Fatalf("defaults: %s", d.SchedulerPoll)
+	}
+}
+
+// appSettings are an application's own settings, as a ringleader.App declares them.
+var appSettings = []config.Setting{
+	config.Duration("order-timeout", 5*time.Minute, "how long an order may wait"),
+	config.Int("max-items", 10, "most items per order"),
+	config.Bool("audit", false, "log every order"),
+	config.String("region", "eu", "where orders ship from"),
+}
+
+func TestAppSettingsInThreeSpellings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "order_timeout": "45s", "max_items": 3, "audit": true}`), 0o600)
+	cfg, err := config.Load([]string{"--config=" + file, "--max-items=7"}, envOf(map[string]string{"RL_ORDER_TIMEOUT": "1m"}), io.Discard, appSettings...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flag beats the file, the environment beats the file, the file beats the default.
+	if got := cfg.App.Duration("order-timeout"); got != time.Minute {
+		t.Errorf("order-timeout = %s, want 1m (env over file)", got)
+	}
+	if got := cfg.App.Int("max-items"); got != 7 {
+		t.Errorf("max-items = %d, want 7 (flag over file)", got)
+	}
+	if !cfg.App.Bool("audit") {
+		t.Error("audit = false, want true (file over default)")
+	}
+	if got := cfg.App.String("region"); got != "eu" {
+		t.Errorf("region = %q, want the default eu", got)
+	}
+}
+
+func TestAppSettingsErrors(t *testing.T) {
+	cases := []struct {
+		name     string
+		settings []config.Setting
+		args     []string
+		want     string
+	}{
+		{"bad value", appSettings, []string{"--dsn=x", "--order-timeout=soon"}, `--order-timeout: "soon" is not a duration`},
+		{"bad number", appSettings, []string{"--dsn=x", "--max-items=many"}, `--max-items: "many" is not a whole number`},
+		{"unknown flag", appSettings, []string{"--dsn=x", "--order-timeot=1s"}, "flag provided but not defined: -order-timeot"},
+		{"clash with a built-in", []config.Setting{config.String("prefix", "x", "")}, []string{"--dsn=x"}, `"prefix" has the name of a built-in setting`},
+		{"declared twice", []config.Setting{config.Int("n", 1, ""), config.Int("n", 2, "")}, []string{"--dsn=x"}, `"n" is declared twice`},
+		{"bad name", []config.Setting{config.Int("Max_Items", 1, "")}, []string{"--dsn=x"}, "lower-case words joined by '-'"},
+		{"bad default", []config.Setting{{Name: "wait", Kind: config.KindDuration, Default: "later"}}, []string{"--dsn=x"}, `default "later" is not a duration`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Load(c.args, envOf(nil), io.Discard, c.settings...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+	file := filepath.Join(t.TempDir(), "node.json")
+	_ = os.WriteFile(file, []byte(`{"dsn": "x", "order_timout": "45s"}`), 0o600)
+	if _, err := config.Load([]string{"--config=" + file}, envOf(nil), io.Discard, appSettings...); err == nil || !strings.Contains(err.Error(), "order_timout") {
+		t.Fatalf("a misspelt application key in the file: %v, want an error naming it", err)
+	}
+}
+
+func TestAppValuesPanicOnUndeclaredSettings(t *testing.T) {
+	cfg, err := config.Load([]string{"--dsn=x"}, envOf(nil), io.Discard, appSettings...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func(){
+		"undeclared": func() { cfg.App.Duration("nope") },
+		"wrong kind": func() { cfg.App.Int("order-timeout") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			read()
+		}()
 	}
 }
 

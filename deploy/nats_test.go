@@ -16,6 +16,7 @@ import (
 
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 )
@@ -77,7 +78,7 @@ func TestNATSPermissions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
+	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("a node with the node user's permissions: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -93,7 +94,7 @@ func TestPostgresRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
+	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("node as %s: %v", writer, err)
 	}

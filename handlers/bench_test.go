@@ -26,7 +26,7 @@ func balances(name string, k int) handlers.Projection {
 			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS balances (stream_id text PRIMARY KEY, balance bigint NOT NULL, version bigint NOT NULL)`)
 			return err
 		},
-		Project: func(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
+		Project: func(ctx context.Context, tx pgx.Tx, e handlers.Event) error {
 			var v struct{ Amount int64 }
 			if err := json.Unmarshal(e.Data, &v); err != nil {
 				return err
@@ -151,10 +151,10 @@ func BenchmarkProjectionLag(b *testing.B) {
 	obs := &lagObserver{pending: map[int][]time.Time{}}
 	p := balances("lag", 4)
 	project := p.Project
-	p.Project = func(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
+	p.Project = func(ctx context.Context, tx pgx.Tx, e handlers.Event) error {
 		err := project(ctx, tx, e)
 		if err == nil {
-			obs.projected(placementOf(e.StreamID, 4), e)
+			obs.projected(placementOf(e.StreamID, 4), e.RecordedEvent)
 		}
 		return err
 	}

@@ -70,6 +70,12 @@ type RunnerConfig struct {
 	// lag, and to the wait of a strong-consistency command, under a steady stream of
 	// appends. 0 means DefaultReadInterval (2ms); negative means none.
 	ReadInterval time.Duration
+	// Decode turns a recorded event into the Go value handlers receive as
+	// Event.Value: a node passes its router's DecodeEvent, which knows every event
+	// type its aggregate types registered. It returns nil (and no error) for an
+	// event type it does not know; an error (a registered type whose data does not
+	// decode) fails the event like a handler error would. Nil leaves every Value nil.
+	Decode func(eventstore.RecordedEvent) (any, error)
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
 }

@@ -16,7 +16,13 @@ func (p *partition) processHandler(ctx context.Context, cur cursor, pg page) (cu
 	for _, e := range pg.events {
 		if !p.desired() {
 			stop = errNotDesired
-		} else if _, err := p.attempt(ctx, e, func() error { return p.def.handle(ctx, e) }); err != nil {
+		} else if _, err := p.attempt(ctx, e, func() error {
+			ev, err := p.r.decode(e)
+			if err != nil {
+				return err
+			}
+			return p.def.handle(ctx, ev)
+		}); err != nil {
 			stop = err
 		}
 		if stop != nil {

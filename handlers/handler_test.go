@@ -25,7 +25,7 @@ func TestHandlerK4DeliversEveryEventOnceToItsPartitionInStreamOrder(t *testing.T
 	}
 	h := handlers.Handler{
 		Spec: handlers.Spec{Name: "h", Partitions: 4, BatchSize: 7},
-		Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+		Handle: func(ctx context.Context, e handlers.Event) error {
 			i := placement.StreamPartition(e.StreamID, 4)
 			return recs[i].handle(ctx, e)
 		},
@@ -71,7 +71,7 @@ func TestPartitionsSplitAcrossRunnersAndMoveWithOwnership(t *testing.T) {
 	ranOn := map[string]map[int]bool{} // node → partitions that handled something
 	spec := handlers.Spec{Name: "split", Partitions: 4, BatchSize: 5}
 	mk := func(node string) handlers.Handler {
-		return handlers.Handler{Spec: spec, Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+		return handlers.Handler{Spec: spec, Handle: func(ctx context.Context, e handlers.Event) error {
 			mu.Lock()
 			if ranOn[node] == nil {
 				ranOn[node] = map[int]bool{}
@@ -174,9 +174,9 @@ func TestOnErrorRetrySkipStop(t *testing.T) {
 			return d, time.Millisecond
 		}, o
 	}
-	failing := func(rec *recorder, times int) func(context.Context, eventstore.RecordedEvent) error {
+	failing := func(rec *recorder, times int) func(context.Context, handlers.Event) error {
 		var n atomic.Int32
-		return func(ctx context.Context, e eventstore.RecordedEvent) error {
+		return func(ctx context.Context, e handlers.Event) error {
 			if e.ID == poison.ID && int(n.Add(1)) <= times {
 				return errBoom
 			}
@@ -253,7 +253,7 @@ func TestPanicIsIsolated(t *testing.T) {
 				got.Store(f)
 				return handlers.Skip, 0
 			}},
-			Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+			Handle: func(ctx context.Context, e handlers.Event) error {
 				if e.ID == bad.ID {
 					panic("kaboom")
 				}
@@ -310,7 +310,7 @@ func TestStatusReportsPositionsAndLag(t *testing.T) {
 	appendN(t, store, "s", 10)
 	release := make(chan struct{})
 	r := newRunner(t, handlers.RunnerConfig{Store: store, NodeID: "me", Owns: func(string) bool { return false }},
-		handlers.Handler{Spec: handlers.Spec{Name: "slow"}, Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+		handlers.Handler{Spec: handlers.Spec{Name: "slow"}, Handle: func(ctx context.Context, e handlers.Event) error {
 			<-release
 			return nil
 		}})
@@ -340,7 +340,7 @@ func TestRegisterAndConfigValidation(t *testing.T) {
 	defer r.Close()
 	err = r.Register(
 		handlers.Handler{Spec: handlers.Spec{Name: "", Partitions: -1, StartFrom: "later"}},
-		handlers.Projection{Spec: handlers.Spec{Name: "p"}, Project: func(context.Context, pgxTx, eventstore.RecordedEvent) error { return nil }},
+		handlers.Projection{Spec: handlers.Spec{Name: "p"}, Project: func(context.Context, pgxTx, handlers.Event) error { return nil }},
 	)
 	if err == nil || !errors.Is(err, handlers.ErrNoPostgres) {
 		t.Fatalf("got %v", err)
@@ -494,4 +494,57 @@ func TestPanickingFilterDeliversTheEvent(t *testing.T) {
 		}
 		return caughtUp(context.Background(), r, "fragile")
 	})
+}
+
+// TestHandlersReceiveDecodedEvents: with RunnerConfig.Decode, each event reaches the
+// handler with its Go value; an event the decoder does not know arrives raw (Value
+// nil); one it fails to decode goes to the error policy like a failing handler.
+func TestHandlersReceiveDecodedEvents(t *testing.T) {
+	store := memStore(t)
+	appendN(t, store, "good-1", 2)
+	appendN(t, store, "other-1", 1)
+	appendN(t, store, "bad-1", 1)
+	type decoded struct{ Stream string }
+	decode := func(e eventstore.RecordedEvent) (any, error) {
+		switch {
+		case strings.HasPrefix(e.StreamID, "good-"):
+			return decoded{Stream: e.StreamID}, nil
+		case strings.HasPrefix(e.StreamID, "bad-"):
+			return nil, errors.New("cannot decode")
+		}
+		return nil, nil
+	}
+	var mu sync.Mutex
+	values := map[string][]any{}
+	var failures []handlers.Failure
+	h := handlers.Handler{
+		Spec: handlers.Spec{Name: "typed", OnError: func(f handlers.Failure) (handlers.Decision, time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			failures = append(failures, f)
+			return handlers.Skip, 0
+		}},
+		Handle: func(_ context.Context, e handlers.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			values[e.StreamID] = append(values[e.StreamID], e.Value)
+			return nil
+		},
+	}
+	r := newRunner(t, handlers.RunnerConfig{Store: store, Decode: decode}, h)
+	waitFor(t, 5*time.Second, func() error { return caughtUp(context.Background(), r, "typed") })
+	mu.Lock()
+	defer mu.Unlock()
+	if got := values["good-1"]; len(got) != 2 || got[0] != (decoded{Stream: "good-1"}) || got[1] != got[0] {
+		t.Errorf("good-1 delivered %v, want two decoded values", got)
+	}
+	if got := values["other-1"]; len(got) != 1 || got[0] != nil {
+		t.Errorf("other-1 delivered %v, want one raw event (nil Value)", got)
+	}
+	if got := values["bad-1"]; len(got) != 0 {
+		t.Errorf("bad-1 reached the handler: %v", got)
+	}
+	if len(failures) != 1 || failures[0].Event.StreamID != "bad-1" || !strings.Contains(failures[0].Err.Error(), "cannot decode") {
+		t.Errorf("failures %+v, want one for bad-1 saying it cannot decode", failures)
+	}
 }

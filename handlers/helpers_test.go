@@ -94,10 +94,10 @@ func newRecorder() *recorder {
 	return &recorder{by: map[string][]int64{}, count: map[int64]int{}}
 }
 
-func (r *recorder) handle(_ context.Context, e eventstore.RecordedEvent) error {
+func (r *recorder) handle(_ context.Context, e handlers.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, e)
+	r.events = append(r.events, e.RecordedEvent)
 	r.by[e.StreamID] = append(r.by[e.StreamID], e.StreamVersion)
 	r.count[e.GlobalPosition]++
 	return nil

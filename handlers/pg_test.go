@@ -30,7 +30,7 @@ func countsProjection(name string, k int) handlers.Projection {
 			_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS counts (stream_id text PRIMARY KEY, n bigint NOT NULL, last_version bigint NOT NULL)`)
 			return err
 		},
-		Project: func(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
+		Project: func(ctx context.Context, tx pgx.Tx, e handlers.Event) error {
 			_, err := tx.Exec(ctx, `INSERT INTO counts (stream_id, n, last_version) VALUES ($1, 1, $2)
 				ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + 1, last_version = EXCLUDED.last_version`,
 				e.StreamID, e.StreamVersion)
@@ -113,7 +113,7 @@ func TestFencingAdvisoryLockLetsOneRunnerProcess(t *testing.T) {
 	var mu sync.Mutex
 	by := map[string]map[int]bool{}
 	mk := func(node string) handlers.Handler {
-		return handlers.Handler{Spec: handlers.Spec{Name: "fenced", Partitions: 2}, Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+		return handlers.Handler{Spec: handlers.Spec{Name: "fenced", Partitions: 2}, Handle: func(ctx context.Context, e handlers.Event) error {
 			mu.Lock()
 			if by[node] == nil {
 				by[node] = map[int]bool{}
@@ -178,7 +178,7 @@ func TestLostLockConnectionStopsThePartitionAtOnce(t *testing.T) {
 	rec := newRecorder()
 	r := newRunner(t, handlers.RunnerConfig{Store: store, PG: store}, handlers.Handler{
 		Spec: handlers.Spec{Name: "locked"},
-		Handle: func(ctx context.Context, e eventstore.RecordedEvent) error {
+		Handle: func(ctx context.Context, e handlers.Event) error {
 			if e.ID == first.ID && !cancelled.Load() {
 				close(inside)
 				<-ctx.Done() // blocks until the lock is lost
@@ -311,7 +311,7 @@ func TestProjectPageTakesWholePagesAndRedoesAFailedOneEventByEvent(t *testing.T)
 				return handlers.Skip, 0
 			}},
 		Setup: countsProjection("", 1).Setup,
-		ProjectPage: func(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error {
+		ProjectPage: func(ctx context.Context, tx pgx.Tx, events []handlers.Event) error {
 			mu.Lock()
 			largest = max(largest, len(events))
 			mu.Unlock()

@@ -91,20 +91,26 @@ func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventst
 		_ = tx.Rollback(rctx) // a no-op after Commit
 	}()
 	spec, knobs := p.def.spec, p.r.cfg.Knobs
-	page := p.def.proj.ProjectPage
-	if page != nil {
-		if err := page(ctx, tx, evs); err != nil {
+	decoded := make([]Event, len(evs))
+	for i, e := range evs {
+		if decoded[i], err = p.r.decode(e); err != nil {
 			return err
 		}
 	}
-	for _, e := range evs {
+	page := p.def.proj.ProjectPage
+	if page != nil {
+		if err := page(ctx, tx, decoded); err != nil {
+			return err
+		}
+	}
+	for _, e := range decoded {
 		if page == nil {
 			if err := p.def.proj.Project(ctx, tx, e); err != nil {
 				return err
 			}
 		}
 		if knobs.AfterProject != nil {
-			if err := knobs.AfterProject(spec.Name, p.index, e); err != nil {
+			if err := knobs.AfterProject(spec.Name, p.index, e.RecordedEvent); err != nil {
 				return err
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/placement"
 )
@@ -42,8 +41,8 @@ type Runner struct {
 // definition is one registered handler or projection and its partitions.
 type definition struct {
 	spec   Spec
-	handle func(context.Context, eventstore.RecordedEvent) error // Handler only
-	proj   *Projection                                           // Projection only
+	handle func(context.Context, Event) error // Handler only
+	proj   *Projection                        // Projection only
 	parts  []*partition
 }
 

@@ -115,7 +115,7 @@ type Handler struct {
 	Spec
 	// Handle handles one event. ctx ends when the partition loses its lock or the
 	// runner closes. A returned error or a panic goes to Spec.OnError. Required.
-	Handle func(ctx context.Context, e eventstore.RecordedEvent) error
+	Handle func(ctx context.Context, e Event) error
 }
 
 // Validate reports every problem of the handler at once.
@@ -143,13 +143,13 @@ type Projection struct {
 	// checkpoint update; it must not commit or roll back tx. A returned error or a
 	// panic rolls the transaction back and goes to Spec.OnError. Required unless
 	// ProjectPage is set.
-	Project func(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error
+	Project func(ctx context.Context, tx pgx.Tx, e Event) error
 	// ProjectPage, if set, is used instead of Project: it applies a page of the
 	// partition's events (in global order) inside tx, e.g. sending all their writes
 	// in one pgx.Batch round trip instead of one round trip each. If the page fails,
 	// the runner redoes it one event at a time (one-event pages), so the error policy
 	// applies to the event at fault. Optional.
-	ProjectPage func(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error
+	ProjectPage func(ctx context.Context, tx pgx.Tx, events []Event) error
 	// Reset empties the read model for a rebuild (Runner.Reset), in the transaction
 	// that also sets the checkpoints back to 0. Required for Runner.Reset, optional
 	// otherwise.

@@ -1,7 +1,13 @@
-// Package node assembles a Ringleader node from its parts: the event store, the
-// aggregate dispatcher hosting a domain (examples/bank), cluster membership and the
-// placement ring, the NATS transport, and the admin HTTP listener. cmd/node is a thin
-// main around it; tests and the demo start nodes in-process with it too.
+// Package node runs a ringleader.App as a cluster node, assembled from its parts:
+// the event store (wrapped in the application's upcasters and crypto-shredding), the
+// aggregate dispatcher hosting the application's router, its handlers, projections
+// and process managers, cluster membership and the placement ring, the NATS
+// transport, the scheduler and the admin HTTP listener.
+//
+// Main (or Run) is a whole service's main: `func main() { node.Main(shop.App()) }`
+// runs, migrates or reports the version, with the node's and the application's
+// settings from flags, RL_* environment variables and a JSON file. Start starts a
+// node in-process (tests, the demo); ringtest.StartCluster starts several.
 //
 // # Ownership
 //

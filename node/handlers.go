@@ -9,15 +9,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/handlers/process"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
-// newRunner creates the event-handler runner and registers the bank's handlers: the
-// bank_accounts projection (PostgreSQL only) and the transfer process manager, which
-// dispatches its commands through NATS like any client.
+// newRunner creates the event-handler runner and registers the application's
+// handlers, projections (PostgreSQL only) and process managers, which dispatch their
+// commands through NATS like any client.
 func (n *Node) newRunner(ctx context.Context) error {
 	pg := n.pg // the raw store: projections write SQL; n.store (wrapped) is what they read
 	var err error
@@ -28,13 +28,14 @@ func (n *Node) newRunner(ctx context.Context) error {
 		Logger:   n.log,
 		Owns:     func(string) bool { return false }, // until the ring says otherwise
 		Observer: n.metrics,
+		Decode:   n.router.DecodeEvent,
 		// 0 in the node's settings means every append: the runner's "none" is negative.
 		ReadInterval: cmp.Or(n.cfg.HandlerReadInterval, -1),
 	})
 	if err != nil {
 		return fmt.Errorf("node: handlers: %w", err)
 	}
-	if n.noHandlers {
+	if n.noHandlers || n.app.Handlers == nil {
 		return nil
 	}
 	var states process.StateStore = process.NewMemStore()
@@ -43,28 +44,59 @@ func (n *Node) newRunner(ctx context.Context) error {
 			return fmt.Errorf("node: process state: %w", err)
 		}
 	}
-	hc := bank.HandlersConfig{
-		Dispatcher: &natsDispatcher{n: n},
-		States:     states,
-		OnError:    handlerOnError,
+	host := ringleader.Host{
+		NodeID:        n.cfg.NodeID,
+		Router:        n.router,
+		Commands:      &natsDispatcher{n: n},
+		ProcessStates: states,
+		Settings:      n.cfg.App,
+		Logger:        n.log,
 	}
 	if n.schedules != nil {
-		hc.Scheduler, hc.TransferTimeout = n.schedules, n.cfg.TransferTimeout
+		host.Scheduler = n.schedules
 	}
-	bh, err := bank.Handlers(hc)
+	registrants, err := appHandlers(n.app, host)
 	if err != nil {
-		return fmt.Errorf("node: bank handlers: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	registrants := []handlers.Registrant{bh.Transfers}
-	if pg != nil {
-		registrants = append(registrants, bh.Accounts)
-	} else {
-		n.log.Warn().Msg("no PostgreSQL store: the bank_accounts projection is not run")
+	var kept []handlers.Registrant
+	for _, r := range registrants {
+		switch h := r.(type) {
+		case handlers.Handler:
+			if h.OnError == nil {
+				h.OnError = handlerOnError
+			}
+			r = h
+		case handlers.Projection:
+			if pg == nil {
+				n.log.Warn().Str("projection", h.Name).Msg("no PostgreSQL store: the projection is not run")
+				continue
+			}
+			if h.OnError == nil {
+				h.OnError = handlerOnError
+			}
+			r = h
+		}
+		kept = append(kept, r)
 	}
-	if err := n.runner.Register(registrants...); err != nil {
+	if err := n.runner.Register(kept...); err != nil {
 		return fmt.Errorf("node: handlers: %w", err)
 	}
 	return nil
+}
+
+// appHandlers calls the application's Handlers function, turning a panic (such as
+// asking config.Values for an undeclared setting) into an error.
+func appHandlers(app ringleader.App, host ringleader.Host) (rs []handlers.Registrant, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("app %q: Handlers panicked: %v", app.Name, p)
+		}
+	}()
+	if rs, err = app.Handlers(host); err != nil {
+		return nil, fmt.Errorf("app %q: handlers: %w", app.Name, err)
+	}
+	return rs, nil
 }
 
 // handlerOnError stops a partition on a refusal a process cannot handle (it would

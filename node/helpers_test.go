@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader/config"
+	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/node"
 )
 
@@ -22,7 +23,7 @@ func startFromFlags(t *testing.T, args ...string) *node.Node {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop()})
+	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,22 +14,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader"
 	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/cluster"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/shred"
-	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/placement"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
-// Options are what Start needs beyond the configuration.
+// Options are what Start needs.
 type Options struct {
-	// Config is the validated node configuration.
+	// App is the application the node hosts. Required.
+	App ringleader.App
+	// Config is the validated node configuration; its App values are the
+	// application's settings (config.Load with App.Settings).
 	Config config.Config
 	// Logger receives the node's logs.
 	Logger zerolog.Logger
@@ -42,15 +45,16 @@ type Options struct {
 	KeyTable shred.Table
 	// Version is the build version gossiped to other nodes and shown in /cluster.
 	Version string
-	// WithoutHandlers starts the node with no event handlers (no bank_accounts
-	// projection, no transfer process), so that benchmarks can measure the command
-	// path alone. Transfers are not carried out on such a node.
+	// WithoutHandlers starts the node without the application's event handlers,
+	// projections and process managers, so that benchmarks can measure the command
+	// path alone.
 	WithoutHandlers bool
 }
 
 // Node is a running Ringleader node.
 type Node struct {
 	cfg     config.Config
+	app     ringleader.App
 	log     zerolog.Logger
 	version string
 	// noHandlers: Options.WithoutHandlers.
@@ -94,8 +98,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.App.Validate(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.App, err = cfg.App.WithDefaults(opts.App.Settings...); err != nil {
+		return nil, fmt.Errorf("node: app %q: %w", opts.App.Name, err)
+	}
 	n := &Node{
 		cfg:        cfg,
+		app:        opts.App,
 		log:        opts.Logger.With().Str("node", cfg.NodeID).Logger(),
 		version:    opts.Version,
 		store:      opts.Store,
@@ -122,7 +133,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.ownsStore = false
 		return nil, err
 	}
-	n.router = bank.NewRouter(bank.Config{})
+	n.router = opts.App.Router
 	n.metrics = newMetrics(n, n.router.CommandTypes())
 
 	if err := n.newScheduler(ctx); err != nil {
@@ -233,7 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.pruner.start()
 	}
 	n.ready.Store(true)
-	n.log.Info().Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
+	n.log.Info().Str("app", n.app.Name).Str("prefix", cfg.Prefix).Str("cluster", cfg.Cluster).Str("admin", n.adminAddr).
 		Str("version", n.version).Msg("node started")
 	return n, nil
 }

@@ -26,14 +26,14 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 	nc := natstest.Connect(t)
 	prefix := natstest.Prefix(t)
 	cfg, err := config.Load([]string{"--node-id=m1", "--nats=" + natstest.URL(), "--prefix=" + prefix, "--dsn=memory",
-		"--cluster=none", "--admin-addr=off", "--transfer-timeout=1ms", "--scheduler-poll=100ms"}, func(string) string { return "" }, io.Discard)
+		"--cluster=none", "--admin-addr=off", "--transfer-timeout=1ms", "--scheduler-poll=100ms"}, func(string) string { return "" }, io.Discard, bank.App().Settings...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
 	ctx := context.Background()
-	n, err := Start(ctx, Options{Config: cfg, Logger: zerolog.Nop(), Store: store})
+	n, err := Start(ctx, Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop(), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,29 +8,34 @@ import (
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/shred"
 	"github.com/ringleader-go/ringleader/eventstore/transform"
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/eventstore/upcast"
 )
 
-// transformStore wraps the raw store in the bank's upcasters and crypto-shredding:
+// transformStore wraps the raw store in the application's upcasters and
+// crypto-shredding:
 // every reader and writer but the projections' own SQL goes through it. The data keys
 // live in PostgreSQL (pii_keys, in the store's schema) or, around a given non-Postgres
 // store, in table (a fresh in-memory table when nil). Previous master keys are
 // re-wrapped to the current one here, once per start (idempotent across nodes).
 func (n *Node) transformStore(ctx context.Context, raw eventstore.Store, pg *pgstore.Store, table shred.Table) (eventstore.Store, error) {
-	keys, err := n.masterKeys(ctx, pg, table)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := shred.New(bank.ShredConfig(keys))
-	if err != nil {
-		return nil, fmt.Errorf("node: crypto-shredding: %w", err)
-	}
-	up := bank.Upcasts()
-	if err := up.Validate(); err != nil {
-		return nil, fmt.Errorf("node: upcasters: %w", err)
-	}
 	// Writes: stamp versions, then encrypt; reads: decrypt, then upcast.
-	return transform.Wrap(raw, up, sh), nil
+	up := n.app.Upcasts
+	if up == nil {
+		up = upcast.New() // every event type at version 1
+	}
+	ts := []transform.Transform{up}
+	if n.app.Shred != nil {
+		keys, err := n.masterKeys(ctx, pg, table)
+		if err != nil {
+			return nil, err
+		}
+		sh, err := shred.New(n.app.Shred(keys))
+		if err != nil {
+			return nil, fmt.Errorf("node: crypto-shredding: %w", err)
+		}
+		ts = append(ts, sh)
+	}
+	return transform.Wrap(raw, ts...), nil
 }
 
 // masterKeys returns the data-key source, or nil (with a warning) when no master key
@@ -41,7 +46,7 @@ func (n *Node) masterKeys(ctx context.Context, pg *pgstore.Store, table shred.Ta
 		return nil, err
 	}
 	if spec == "" {
-		n.log.Warn().Msg("no master key (--master-key-file or RL_MASTER_KEY): personal data such as account holder names is refused")
+		n.log.Warn().Msg("no master key (--master-key-file or RL_MASTER_KEY): events with personal data are refused")
 		return nil, nil
 	}
 	master, err := shred.ParseMasterKey(spec)

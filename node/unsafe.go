@@ -1,33 +1,27 @@
+//go:build ringleader_unsafe
+
 package node
 
 import (
 	"context"
-	"os"
 
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
-// UnsafeSkipVersionCheckEnv names the environment variable that, set to "1", makes a
-// node append every event with eventstore.AnyVersion instead of the version its
-// aggregate expects. It exists only so that the chaos suite (test/chaos) can prove
-// its checkers catch the corruption that two owners of one aggregate cause when the
-// store's optimistic-concurrency check is off. Never set it anywhere else.
-const UnsafeSkipVersionCheckEnv = "RL_UNSAFE_SKIP_VERSION_CHECK"
-
-// unsafeStore returns store unchanged unless UnsafeSkipVersionCheckEnv is "1"; then
-// it logs a loud warning and returns a wrapper whose Append ignores the expected
-// version. The handlers runner keeps the unwrapped store (Start installs the wrapper
-// after creating it), so projections and process state still run on PostgreSQL. The
-// wrapper deliberately does not implement eventstore.BatchAppender, so the aggregate
-// runtime's group commit is off and every append goes through the unchecked Append.
+// unsafeStore, in a build with the ringleader_unsafe tag, logs a loud warning and
+// returns a wrapper around store whose Append ignores the expected version. The tag
+// exists only so that the chaos suite (test/chaos) can prove its checkers catch the
+// corruption that two owners of one aggregate cause when the store's
+// optimistic-concurrency check is off; never use it anywhere else. The handlers
+// runner keeps the unwrapped store (Start installs the wrapper after creating it), so
+// projections and process state still run on PostgreSQL. The wrapper deliberately
+// does not implement eventstore.BatchAppender, so the aggregate runtime's group
+// commit is off and every append goes through the unchecked Append.
 func unsafeStore(store eventstore.Store, log zerolog.Logger) eventstore.Store {
-	if os.Getenv(UnsafeSkipVersionCheckEnv) != "1" {
-		return store
-	}
 	for range 3 {
-		log.Warn().Str("env", UnsafeSkipVersionCheckEnv).
+		log.Warn().Str("build_tag", "ringleader_unsafe").
 			Msg("UNSAFE BUILD: appends skip the expected-version check; streams WILL be corrupted by concurrent owners. Test use only.")
 	}
 	return skipVersionCheck{store}

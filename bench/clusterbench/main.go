@@ -326,7 +326,7 @@ func startCluster(ctx context.Context, size int, dsn, schema, natsURL, prefix st
 		if err != nil {
 			return nil, err
 		}
-		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop(), WithoutHandlers: !withHandlers})
+		n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop(), WithoutHandlers: !withHandlers})
 		if err != nil {
 			stopCluster(nodes)
 			return nil, err

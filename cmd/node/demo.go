@@ -25,6 +25,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/shred"
+	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natsembed"
@@ -244,7 +245,7 @@ func startNodesInProcess(ctx context.Context, o demoOptions, natsURL string, std
 		}
 		log := zerolog.New(zerolog.ConsoleWriter{Out: prefixed(stderr, fmt.Sprintf("[n%d] ", i+1)), TimeFormat: time.TimeOnly}).
 			Level(zerolog.WarnLevel).With().Timestamp().Logger()
-		n, err := node.Start(ctx, node.Options{Config: cfg, Logger: log, Store: store, KeyTable: keys, Version: version})
+		n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: log, Store: store, KeyTable: keys, Version: node.Version()})
 		if err != nil {
 			stop()
 			return nil, err

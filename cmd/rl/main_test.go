@@ -45,7 +45,7 @@ func startNode(t *testing.T, schema string) world {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := node.Start(ctx, node.Options{Config: cfg, Logger: zerolog.Nop(), Version: "test"})
+	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop(), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package bank
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,32 +35,43 @@ type AccountRow struct {
 	Version int64
 }
 
-// accountEvent is the part of an account event the projection uses.
-type accountEvent struct {
-	AccountNumber  string `json:"account_number"`
-	InitialBalance int64  `json:"initial_balance"`
-	Amount         int64  `json:"amount"`
-	HolderName     string `json:"holder_name"`
+// accountChange is what one account event does to its account's row.
+type accountChange struct {
+	accountNumber string
+	opened        bool  // AccountOpened: a new row with balance
+	balance       int64 // the opening balance, or the balance an event recorded after it (recorded)
+	recorded      bool  // balance is the balance the event recorded
+	holderName    string
+	delta         int64 // a deposit (+) or a withdrawal (-)
+	closed        bool
+	forgotten     bool // AccountHolderForgotten
 }
 
-// decodeAccountEvent reports whether e is an account event and decodes it.
-func decodeAccountEvent(e eventstore.RecordedEvent) (accountEvent, bool, error) {
-	switch e.Type {
-	case "AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "AccountClosed", "AccountHolderForgotten":
-	default:
-		return accountEvent{}, false, nil
+// accountChangeOf reports whether v, a decoded event of stream streamID, is an
+// account event and what it changes.
+func accountChangeOf(streamID string, v any) (c accountChange, ok bool) {
+	account, ok := strings.CutPrefix(streamID, AccountStreamPrefix)
+	if !ok {
+		return accountChange{}, false
 	}
-	if !strings.HasPrefix(e.StreamID, AccountStreamPrefix) {
-		return accountEvent{}, false, nil
+	defer func() {
+		if c.accountNumber == "" {
+			c.accountNumber = account
+		}
+	}()
+	switch e := v.(type) {
+	case AccountOpened:
+		return accountChange{accountNumber: e.AccountNumber, opened: true, balance: e.InitialBalance, holderName: e.HolderName}, true
+	case MoneyDeposited:
+		return accountChange{accountNumber: e.AccountNumber, delta: e.Amount, balance: e.Balance, recorded: true}, true
+	case MoneyWithdrawn:
+		return accountChange{accountNumber: e.AccountNumber, delta: -e.Amount, balance: e.Balance, recorded: true}, true
+	case AccountClosed:
+		return accountChange{accountNumber: e.AccountNumber, closed: true}, true
+	case AccountHolderForgotten:
+		return accountChange{accountNumber: e.AccountNumber, forgotten: true}, true
 	}
-	var a accountEvent
-	if err := json.Unmarshal(e.Data, &a); err != nil {
-		return a, true, fmt.Errorf("bank: %s at %d: %w", e.Type, e.GlobalPosition, err)
-	}
-	if a.AccountNumber == "" {
-		a.AccountNumber = strings.TrimPrefix(e.StreamID, AccountStreamPrefix)
-	}
-	return a, true, nil
+	return accountChange{}, false
 }
 
 const accountsDDL = `CREATE TABLE IF NOT EXISTS bank_accounts (
@@ -103,13 +113,13 @@ func ResetAccounts(ctx context.Context, tx pgx.Tx) error {
 // ignored. Each write applies only if the event's stream version is the row's
 // version + 1 (1 for a new row): an event projected before is skipped, and a gap
 // fails with ErrProjectionGap.
-func ProjectAccount(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent) error {
-	return ProjectAccounts(ctx, tx, []eventstore.RecordedEvent{e})
+func ProjectAccount(ctx context.Context, tx pgx.Tx, e handlers.Event) error {
+	return ProjectAccounts(ctx, tx, []handlers.Event{e})
 }
 
 // ProjectAccounts applies events (in global order) to bank_accounts inside tx like
 // ProjectAccount does one by one, sending all their writes in one round trip.
-func ProjectAccounts(ctx context.Context, tx pgx.Tx, events []eventstore.RecordedEvent) error {
+func ProjectAccounts(ctx context.Context, tx pgx.Tx, events []handlers.Event) error {
 	type write struct {
 		e             eventstore.RecordedEvent
 		accountNumber string
@@ -117,38 +127,29 @@ func ProjectAccounts(ctx context.Context, tx pgx.Tx, events []eventstore.Recorde
 	var writes []write
 	b := &pgx.Batch{}
 	for _, e := range events {
-		a, ok, err := decodeAccountEvent(e)
-		if err != nil {
-			return err
-		}
+		c, ok := accountChangeOf(e.StreamID, e.Value)
 		if !ok {
 			continue
 		}
-		switch e.Type {
-		case "AccountOpened":
+		switch {
+		case c.opened:
 			if e.StreamVersion != 1 {
-				return gapError(e, 0)
+				return gapError(e.RecordedEvent, 0)
 			}
 			b.Queue(`INSERT INTO bank_accounts (account_number, balance, status, version, updated_at, holder_name)
 VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')) ON CONFLICT (account_number) DO NOTHING`,
-				a.AccountNumber, a.InitialBalance, AccountStatusOpen, e.StreamVersion, e.CreatedAt, a.HolderName)
-		case "AccountHolderForgotten":
+				c.accountNumber, c.balance, AccountStatusOpen, e.StreamVersion, e.CreatedAt, c.holderName)
+		case c.forgotten:
 			b.Queue(`UPDATE bank_accounts SET holder_name = NULL, version = $2, updated_at = $3
-WHERE account_number = $1 AND version = $2 - 1`, a.AccountNumber, e.StreamVersion, e.CreatedAt)
-		case "MoneyDeposited", "MoneyWithdrawn":
-			delta := a.Amount
-			if e.Type == "MoneyWithdrawn" {
-				delta = -delta
-			}
-			b.Queue(`UPDATE bank_accounts SET balance = balance + $2, version = $3, updated_at = $4
-WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, delta, e.StreamVersion, e.CreatedAt)
-		case "AccountClosed":
+WHERE account_number = $1 AND version = $2 - 1`, c.accountNumber, e.StreamVersion, e.CreatedAt)
+		case c.closed:
 			b.Queue(`UPDATE bank_accounts SET status = $2, version = $3, updated_at = $4
-WHERE account_number = $1 AND version = $3 - 1`, a.AccountNumber, AccountStatusClosed, e.StreamVersion, e.CreatedAt)
+WHERE account_number = $1 AND version = $3 - 1`, c.accountNumber, AccountStatusClosed, e.StreamVersion, e.CreatedAt)
 		default:
-			continue
+			b.Queue(`UPDATE bank_accounts SET balance = balance + $2, version = $3, updated_at = $4
+WHERE account_number = $1 AND version = $3 - 1`, c.accountNumber, c.delta, e.StreamVersion, e.CreatedAt)
 		}
-		writes = append(writes, write{e: e, accountNumber: a.AccountNumber})
+		writes = append(writes, write{e: e.RecordedEvent, accountNumber: c.accountNumber})
 	}
 	if len(writes) == 0 {
 		return nil
@@ -259,48 +260,47 @@ func ReplayBalances(events []eventstore.RecordedEvent) (map[string]AccountRow, e
 	out := make(map[string]AccountRow)
 	var errs []error
 	for _, e := range events {
-		a, ok, err := decodeAccountEvent(e)
+		v, err := decoder.DecodeEvent(e)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("bank: replay: %s at %d: %w", e.Type, e.GlobalPosition, err))
 			continue
 		}
+		c, ok := accountChangeOf(e.StreamID, v)
 		if !ok {
 			continue
 		}
-		r, exists := out[a.AccountNumber]
+		r, exists := out[c.accountNumber]
 		if e.StreamVersion != r.Version+1 {
 			errs = append(errs, gapError(e, r.Version))
 			continue
 		}
-		if !exists && e.Type != "AccountOpened" {
-			errs = append(errs, fmt.Errorf("bank: replay: %s of %s before AccountOpened", e.Type, a.AccountNumber))
+		if !exists && !c.opened {
+			errs = append(errs, fmt.Errorf("bank: replay: %s of %s before AccountOpened", e.Type, c.accountNumber))
 			continue
 		}
-		var recorded struct {
-			Balance *int64 `json:"balance"`
-		}
-		_ = json.Unmarshal(e.Data, &recorded)
-		switch e.Type {
-		case "AccountOpened":
-			r = AccountRow{Balance: a.InitialBalance, Status: AccountStatusOpen}
-		case "MoneyDeposited":
-			r.Balance += a.Amount
-		case "MoneyWithdrawn":
-			r.Balance -= a.Amount
-		case "AccountClosed":
+		switch {
+		case c.opened:
+			r = AccountRow{Balance: c.balance, Status: AccountStatusOpen}
+		case c.closed:
 			r.Status = AccountStatusClosed
+		default:
+			r.Balance += c.delta
 		}
 		r.Version = e.StreamVersion
-		if recorded.Balance != nil && *recorded.Balance != r.Balance {
-			errs = append(errs, fmt.Errorf("bank: replay: %s v%d records balance %d, replay gives %d", e.StreamID, e.StreamVersion, *recorded.Balance, r.Balance))
+		if c.recorded && c.balance != r.Balance {
+			errs = append(errs, fmt.Errorf("bank: replay: %s v%d records balance %d, replay gives %d", e.StreamID, e.StreamVersion, c.balance, r.Balance))
 		}
 		if r.Balance < 0 {
 			errs = append(errs, fmt.Errorf("bank: replay: %s v%d: negative balance %d", e.StreamID, e.StreamVersion, r.Balance))
 		}
-		out[a.AccountNumber] = r
+		out[c.accountNumber] = r
 	}
 	return out, errors.Join(errs...)
 }
+
+// decoder decodes raw events for ReplayBalances, as a node's handlers runner does
+// for the projection.
+var decoder = NewRouter(Config{})
 
 // ReadAllEvents reads the whole global order of r, for checkers.
 func ReadAllEvents(ctx context.Context, r eventstore.AllReader) ([]eventstore.RecordedEvent, error) {

@@ -82,18 +82,18 @@ func TestProjectAccountIsIdempotent(t *testing.T) {
 	}
 	// The global order may lag a commit while other tests' transactions run (the
 	// watermark covers the whole PostgreSQL cluster): wait for all five events.
-	var events []eventstore.RecordedEvent
+	var raw []eventstore.RecordedEvent
 	waitFor(t, 15*time.Second, func() error {
 		var err error
-		if events, err = bank.ReadAllEvents(ctx, store); err == nil && len(events) != 5 {
-			err = fmt.Errorf("$all holds %d events, want 5", len(events))
+		if raw, err = bank.ReadAllEvents(ctx, store); err == nil && len(raw) != 5 {
+			err = fmt.Errorf("$all holds %d events, want 5", len(raw))
 		}
 		return err
 	})
 	inTx := func(f func(tx pgx.Tx) error) error {
 		return pgx.BeginFunc(ctx, store.Pool(), f)
 	}
-	project := func(evs []eventstore.RecordedEvent) error {
+	project := func(evs []handlers.Event) error {
 		return inTx(func(tx pgx.Tx) error {
 			for _, e := range evs {
 				if err := bank.ProjectAccount(ctx, tx, e); err != nil {
@@ -110,9 +110,10 @@ func TestProjectAccountIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A page at once: ProjectAccounts sends the writes in one round trip.
-	projectPage := func(evs []eventstore.RecordedEvent) error {
+	projectPage := func(evs []handlers.Event) error {
 		return inTx(func(tx pgx.Tx) error { return bank.ProjectAccounts(ctx, tx, evs) })
 	}
+	events := decoded(t, raw)
 	if err := project(events); err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +132,11 @@ func TestProjectAccountIsIdempotent(t *testing.T) {
 	if d := bank.DiffAccounts(got, want); len(d) != 0 {
 		t.Fatal(d)
 	}
-	gap := accountEvent("A", 5, "MoneyDeposited", `{"account_number":"A","amount":1,"balance":11}`)
+	gap := decoded(t, []eventstore.RecordedEvent{accountEvent("A", 5, "MoneyDeposited", `{"account_number":"A","amount":1,"balance":11}`)})[0]
 	if err := projectPage(append(events[1:3:3], gap)); !errors.Is(err, bank.ErrProjectionGap) {
 		t.Fatalf("a page ending past a gap: %v, want ErrProjectionGap", err)
 	}
-	if err := project([]eventstore.RecordedEvent{gap}); !errors.Is(err, bank.ErrProjectionGap) {
+	if err := project([]handlers.Event{gap}); !errors.Is(err, bank.ErrProjectionGap) {
 		t.Fatalf("gap: %v", err)
 	}
 	if err := inTx(func(tx pgx.Tx) error { return bank.ResetAccounts(ctx, tx) }); err != nil {
@@ -159,7 +160,7 @@ func newBankNode(t *testing.T) *bankNode {
 	t.Helper()
 	ctx := context.Background()
 	store := pgtest.NewStore(t)
-	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: store, PG: store, NodeID: "n1"})
+	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: store, PG: store, NodeID: "n1", Decode: decodeEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,4 +301,21 @@ func TestProjectionEqualsReplayAndRebuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.checkProjection(t, transfers)
+}
+
+// decodeEvent decodes events as a node's handlers runner does.
+var decodeEvent = bank.NewRouter(bank.Config{}).DecodeEvent
+
+// decoded returns events as the runner hands them to the projection.
+func decoded(t *testing.T, events []eventstore.RecordedEvent) []handlers.Event {
+	t.Helper()
+	out := make([]handlers.Event, len(events))
+	for i, e := range events {
+		v, err := decodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = handlers.Event{RecordedEvent: e, Value: v}
+	}
+	return out
 }

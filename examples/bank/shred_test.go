@@ -50,7 +50,7 @@ func TestForgottenHolderReadsForgottenEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := transform.Wrap(raw, sh)
-	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: store, PG: raw, NodeID: "n1"})
+	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: store, PG: raw, NodeID: "n1", Decode: decodeEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

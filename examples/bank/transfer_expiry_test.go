@@ -122,7 +122,7 @@ func TestTransferExpiryCompensatesAndConservesMoney(t *testing.T) {
 	var from int64
 	w.drive(t, &from, nil, 0)
 
-	requested := func(id string) eventstore.RecordedEvent {
+	requested := func(id string) process.Event {
 		t.Helper()
 		events, err := bank.ReadAllEvents(ctx, w.store)
 		if err != nil {
@@ -130,11 +130,11 @@ func TestTransferExpiryCompensatesAndConservesMoney(t *testing.T) {
 		}
 		for _, e := range events {
 			if e.StreamID == bank.TransferStreamPrefix+id && e.Type == "TransferRequested" {
-				return e
+				return decoded(t, []eventstore.RecordedEvent{e})[0]
 			}
 		}
 		t.Fatalf("no TransferRequested for %s", id)
-		return eventstore.RecordedEvent{}
+		return process.Event{}
 	}
 	waitSchedule := func(id string, want scheduler.State) {
 		t.Helper()

@@ -1,7 +1,6 @@
 package bank
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -111,14 +110,14 @@ func ExpiringTransferProcess(timeout time.Duration) process.Config[TransferState
 	if timeout > 0 {
 		handle = func(s TransferState, e process.Event) ([]process.Command, error) {
 			switch v := e.Value.(type) {
-			case *TransferRequested:
+			case TransferRequested:
 				if s.Step == "" {
 					return []process.Command{
 						process.ScheduleAt(ExpireScheduleName, e.CreatedAt.Add(timeout), ExpireTransfer{TransferID: v.TransferID}),
 						process.Tagged(tagWithdraw, WithdrawMoney{AccountNumber: v.FromAccount, Amount: v.Amount}),
 					}, nil
 				}
-			case *TransferCompleted, *TransferFailed:
+			case TransferCompleted, TransferFailed:
 				return []process.Command{process.CancelSchedule(ExpireScheduleName)}, nil
 			}
 			return nil, nil
@@ -126,7 +125,6 @@ func ExpiringTransferProcess(timeout time.Duration) process.Config[TransferState
 	}
 	return process.Config[TransferState]{
 		Name:       TransferProcessName,
-		Decode:     decodeTransferEvent,
 		Interested: transferInterest,
 		Handle:     handle,
 		Apply:      applyTransfer,
@@ -140,44 +138,21 @@ func isTransferEvent(e eventstore.RecordedEvent) bool {
 	return strings.HasPrefix(e.StreamID, TransferStreamPrefix)
 }
 
-func decodeTransferEvent(e eventstore.RecordedEvent) (any, error) {
-	if !isTransferEvent(e) {
-		return nil, nil
-	}
-	var v any
-	switch e.Type {
-	case "TransferRequested":
-		v = &TransferRequested{}
-	case "TransferDebited":
-		v = &TransferDebited{}
-	case "TransferCompleted":
-		v = &TransferCompleted{}
-	case "TransferFailed":
-		v = &TransferFailed{}
-	default:
-		return nil, nil
-	}
-	if err := json.Unmarshal(e.Data, v); err != nil {
-		return nil, fmt.Errorf("bank: %s: %w", e.Type, err)
-	}
-	return v, nil
-}
-
 func transferInterest(e process.Event) process.Interest {
 	id := strings.TrimPrefix(e.StreamID, TransferStreamPrefix)
 	switch e.Value.(type) {
-	case *TransferRequested:
+	case TransferRequested:
 		return process.Start(id)
-	case *TransferDebited:
+	case TransferDebited:
 		return process.Continue(id)
-	case *TransferCompleted, *TransferFailed:
+	case TransferCompleted, TransferFailed:
 		return process.Stop(id)
 	}
 	return process.Interest{}
 }
 
 func handleTransfer(s TransferState, e process.Event) ([]process.Command, error) {
-	if r, ok := e.Value.(*TransferRequested); ok && s.Step == "" {
+	if r, ok := e.Value.(TransferRequested); ok && s.Step == "" {
 		return []process.Command{process.Tagged(tagWithdraw, WithdrawMoney{AccountNumber: r.FromAccount, Amount: r.Amount})}, nil
 	}
 	return nil, nil
@@ -185,13 +160,13 @@ func handleTransfer(s TransferState, e process.Event) ([]process.Command, error)
 
 func applyTransfer(s TransferState, e process.Event) TransferState {
 	switch v := e.Value.(type) {
-	case *TransferRequested:
+	case TransferRequested:
 		if s.Step == "" {
 			s = TransferState{TransferID: v.TransferID, FromAccount: v.FromAccount, ToAccount: v.ToAccount, Amount: v.Amount, Step: StepWithdrawing}
 		}
-	case *TransferCompleted:
+	case TransferCompleted:
 		s.Step = StepCompleted
-	case *TransferFailed:
+	case TransferFailed:
 		s.Step = StepFailed
 	}
 	return s
@@ -312,7 +287,7 @@ func Handlers(cfg HandlersConfig) (BankHandlers, error) {
 		Transfers: m.Handler(handlers.Spec{
 			Name: TransferProcessName, Partitions: cfg.TransferPartitions, StartFrom: handlers.Origin, OnError: cfg.OnError,
 			// Only transfers concern it: account events pass without a checkpoint
-			// write of their own (see decodeTransferEvent).
+			// write of their own.
 			Filter: isTransferEvent,
 		}),
 		Process: m,

@@ -131,7 +131,7 @@ func (w *transferWorld) drive(t *testing.T, from *int64, rng *rand.Rand, redeliv
 		if len(page) == 0 {
 			return n
 		}
-		for _, e := range page {
+		for _, e := range decoded(t, page) {
 			for attempt := 1; ; attempt++ {
 				err := w.proc.Handle(ctx, e)
 				if err == nil {
@@ -389,7 +389,7 @@ func TestTransfersOnRunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: w.store, NodeID: "n1"})
+	r, err := handlers.NewRunner(handlers.RunnerConfig{Store: w.store, NodeID: "n1", Decode: decodeEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,15 @@ type Config[S any] struct {
 	// Name identifies the manager: its records' key and the prefix of its command
 	// ids. Required; it must not contain ':'.
 	Name string
-	// Decode turns a recorded event into a Go value (Event.Value). Nil leaves Value
-	// nil. An error fails the event (the handler's OnError decides).
+	// Decode, if set, turns a recorded event into the Go value the functions see as
+	// Event.Value, replacing the value the handlers runner decoded (the application
+	// router's registered event types, in a node). Nil keeps the runner's value. An
+	// error fails the event (the handler's OnError decides).
 	Decode func(e eventstore.RecordedEvent) (any, error)
+	// DecodeCommand turns a journaled command back into its Go value (Sent.Value)
+	// before the Outcome function sees it: a node's router's Decode. Nil leaves
+	// Sent.Value nil (Sent.Decode still reads Body).
+	DecodeCommand func(commandType string, body []byte) (any, error)
 	// Interested says what the event means to which process. Required.
 	Interested func(e Event) Interest
 	// Handle returns the commands an event calls for, given the state before the
@@ -104,8 +110,8 @@ type run[S any] struct {
 // returns nil once the event is applied and every command it (and the answers to
 // those commands) called for has a definite answer; otherwise an error, after which
 // handling the same event again resumes where this call stopped.
-func (m *Manager[S]) Handle(ctx context.Context, re eventstore.RecordedEvent) error {
-	ev := Event{RecordedEvent: re}
+func (m *Manager[S]) Handle(ctx context.Context, ev Event) error {
+	re := ev.RecordedEvent
 	if m.cfg.Decode != nil {
 		v, err := m.cfg.Decode(re)
 		if err != nil {
@@ -306,6 +312,11 @@ func (r *run[S]) drain(ctx context.Context) error {
 		}
 		var more []Command
 		if r.m.cfg.Outcome != nil {
+			if r.m.cfg.DecodeCommand != nil {
+				if c.Value, err = r.m.cfg.DecodeCommand(c.Type, c.Body); err != nil {
+					return fmt.Errorf("%w: process %s/%s: decode the journaled %s: %v", ErrInvalid, r.m.cfg.Name, r.rec.ProcessID, c.Type, err)
+				}
+			}
 			state, cmds, err := r.m.cfg.Outcome(r.state, c, out)
 			if err != nil {
 				return &RejectedError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c, Outcome: out, Err: err}

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/scheduler"
 )
 
@@ -157,6 +157,9 @@ type Sent struct {
 	// Op is "" for a command to dispatch now, OpSchedule or OpCancel for a request
 	// to the Scheduler.
 	Op string `json:"op,omitempty"`
+	// Value is the command decoded into its Go type (Config.DecodeCommand), as the
+	// Outcome function sees it; nil without a decoder. It is not journaled: Body is.
+	Value any `json:"-"`
 	// ScheduleID is the schedule a scheduling request is about.
 	ScheduleID string `json:"schedule_id,omitempty"`
 	// DueAt is when a scheduled command is due.
@@ -210,12 +213,9 @@ func Continue(id string) Interest { return Interest{Kind: KindContinue, ProcessI
 // Stop handles the event in process id, then stops it.
 func Stop(id string) Interest { return Interest{Kind: KindStop, ProcessID: id} }
 
-// Event is an event as a process manager's functions see it.
-type Event struct {
-	eventstore.RecordedEvent
-	// Value is the event decoded by Config.Decode; nil without one.
-	Value any
-}
+// Event is an event as a process manager's functions see it: the recorded event and
+// its Go value (handlers.Event; Config.Decode, when set, decodes Value instead).
+type Event = handlers.Event
 
 // Status is where a process stands.
 type Status string

@@ -132,7 +132,7 @@ var scenarios = []scenario{
 
 // runOptions vary a run for the broken-build check.
 type runOptions struct {
-	env     []string
+	unsafe  bool // run the nodes from unsafeNodeBinary instead of nodeBinary
 	clients int
 }
 
@@ -141,7 +141,13 @@ type runOptions struct {
 func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	began := time.Now()
 	r := &result{scenario: sc.name, linearizable: "-", strict: "-"}
-	c := newCluster(t, sc.nodes, o.env...)
+	var bin string
+	if o.unsafe {
+		bin = unsafeNodeBinary(t)
+	} else {
+		bin = nodeBinary(t)
+	}
+	c := newCluster(t, sc.nodes, bin)
 	h := newHistory()
 	w := workload{seed: *flagSeed, clients: o.clients, pause: 5 * time.Millisecond}
 
@@ -265,9 +271,10 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// TestCheckersCatchBrokenBuild runs the dual-ownership scenario against nodes with
-// RL_UNSAFE_SKIP_VERSION_CHECK=1 (appends ignore the expected version, see
-// node/unsafe.go) and passes only if the checkers report a broken invariant.
+// TestCheckersCatchBrokenBuild runs the dual-ownership scenario against nodes built
+// with the ringleader_unsafe tag (nodebin.BuildUnsafe: appends ignore the expected
+// version, see node/unsafe.go) and passes only if the checkers report a broken
+// invariant.
 func TestCheckersCatchBrokenBuild(t *testing.T) {
 	// Part of the CI smoke run too: a checker that cannot fail proves nothing.
 	var sc scenario
@@ -278,8 +285,8 @@ func TestCheckersCatchBrokenBuild(t *testing.T) {
 	}
 	sc.name = "dual-owner-UNSAFE"
 	sc.hold = 8 * time.Second
-	r := runScenario(t, sc, runOptions{clients: 6, env: []string{"RL_UNSAFE_SKIP_VERSION_CHECK=1"}})
-	fmt.Fprintf(os.Stdout, "\nbroken build (RL_UNSAFE_SKIP_VERSION_CHECK=1), seed %d\n%s\n", *flagSeed, table([]*result{r}))
+	r := runScenario(t, sc, runOptions{clients: 6, unsafe: true})
+	fmt.Fprintf(os.Stdout, "\nbroken build (-tags ringleader_unsafe), seed %d\n%s\n", *flagSeed, table([]*result{r}))
 	fmt.Fprintf(os.Stdout, "violations the checkers found, by checker:\n%s", summarize(append(r.violations, r.notes...)))
 	if len(r.violations) == 0 {
 		t.Fatal("the checkers found nothing wrong with a build that skips the expected-version check")

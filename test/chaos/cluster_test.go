@@ -33,6 +33,14 @@ func nodeBinary(t *testing.T) string {
 	return nodebin.Build(t, false)
 }
 
+// unsafeNodeBinary builds cmd/node with the ringleader_unsafe tag once per test
+// binary (appends skip the expected-version check), for TestCheckersCatchBrokenBuild
+// only.
+func unsafeNodeBinary(t *testing.T) string {
+	t.Helper()
+	return nodebin.BuildUnsafe(t)
+}
+
 // natsTarget is the NATS server on loopback the suite forwards to and its clients use.
 func natsTarget() string {
 	if p, err := url.Parse(natstest.URL()); err == nil && p.Host != "" {
@@ -66,7 +74,7 @@ type cluster struct {
 	dsn    string // as the nodes see it (through the forwarder)
 	db     *pgxpool.Pool
 	logDir string
-	env    []string // extra environment for the nodes
+	bin    string // the node binary: nodeBinary, or unsafeNodeBinary for the broken build
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -79,12 +87,10 @@ type proc struct {
 	done chan struct{}
 }
 
-// newCluster prepares n namespaces and starts nodes n1…nn in them, waiting until
-// they agree on membership.
-func newCluster(t *testing.T, n int, env ...string) *cluster {
+// newCluster prepares n namespaces and starts nodes n1…nn in them from the node
+// binary bin, waiting until they agree on membership.
+func newCluster(t *testing.T, n int, bin string) *cluster {
 	t.Helper()
-	bin := nodeBinary(t)
-	_ = bin
 	schema := pgtest.NewSchema(t)
 	nodeDSN, pgTarget, err := dsnVia(pgtest.NodeDSN(), fmt.Sprintf("%s:%d", bridgeIP, pgFwdPort))
 	if err != nil {
@@ -102,7 +108,7 @@ func newCluster(t *testing.T, n int, env ...string) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, schema: schema, prefix: "chaos" + hex.EncodeToString(suffix), dsn: nodeDSN,
-		db: db, logDir: logDir, env: env, procs: map[string]*proc{}}
+		db: db, logDir: logDir, bin: bin, procs: map[string]*proc{}}
 	c.nw = newNetwork(t, n, pgTarget, natsTarget())
 	t.Cleanup(func() {
 		c.stopAll()
@@ -135,7 +141,7 @@ func (c *cluster) start(id string) {
 			seeds = append(seeds, fmt.Sprintf("%s:%d", ipOf(o), gossipPort))
 		}
 	}
-	args := []string{"netns", "exec", nsName(id), nodeBinary(c.t), "run",
+	args := []string{"netns", "exec", nsName(id), c.bin, "run",
 		"--node-id=" + id,
 		fmt.Sprintf("--nats=nats://%s:%d", bridgeIP, natsFwdPort),
 		"--prefix=" + c.prefix,
@@ -154,7 +160,6 @@ func (c *cluster) start(id string) {
 	// `ip netns exec` execs the node in place, so the pid is the node's own.
 	p.cmd = exec.Command("ip", args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.Env = append(os.Environ(), c.env...)
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", id, err)
 	}

@@ -76,7 +76,8 @@
 // (every node loses the service through the forwarder; the shared servers are never
 // restarted, other test packages use them), packet-loss and rolling-restart.
 //
-// TestCheckersCatchBrokenBuild runs the dual-ownership scenario with nodes started
-// with RL_UNSAFE_SKIP_VERSION_CHECK=1 (node/unsafe.go: appends ignore the expected
-// version) and passes only when the checkers report the corruption.
+// TestCheckersCatchBrokenBuild runs the dual-ownership scenario with nodes built with
+// the ringleader_unsafe tag (nodebin.BuildUnsafe; node/unsafe.go: appends ignore the
+// expected version) and passes only when the checkers report the corruption; every
+// other test runs the normal build.
 package chaos

@@ -1,6 +1,9 @@
 // Package nodebin builds the node binary (cmd/node) for the black-box suites
 // (test/e2e, test/chaos, test/browser, cmd/rl's tests), once per test binary and
-// flavour, and runs node processes for them (Start).
+// flavour, and runs node processes for them (Start). The flavours are a normal build
+// with or without the race detector (Build) and the chaos suite's broken build
+// (BuildUnsafe), compiled with the ringleader_unsafe tag so that appends skip the
+// store's expected-version check.
 package nodebin
 
 import (
@@ -9,28 +12,46 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
 
-// builds caches one build per flavour (with or without the race detector) for the
-// life of the test binary.
+// build caches one flavour's build for the life of the test binary.
 type build struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-var builds [2]build // index 1: -race
+// The cached builds, one per flavour.
+var (
+	plainBuild, raceBuild, unsafeBuild build
+)
 
 // Build returns the path of a freshly built cmd/node, compiled with the race
 // detector when race is set, failing t if the build fails.
 func Build(t testing.TB, race bool) string {
 	t.Helper()
-	b := &builds[0]
 	if race {
-		b = &builds[1]
+		return raceBuild.get(t, "-race")
 	}
+	return plainBuild.get(t)
+}
+
+// BuildUnsafe returns the path of a freshly built cmd/node compiled with the
+// ringleader_unsafe tag (no race detector), failing t if the build fails. Its nodes
+// append without checking the expected version and corrupt streams when two of them
+// own one aggregate: only the chaos suite's broken-build check may run it.
+func BuildUnsafe(t testing.TB) string {
+	t.Helper()
+	return unsafeBuild.get(t, "-tags", "ringleader_unsafe")
+}
+
+// get builds cmd/node with the extra go build flags once and returns its path,
+// failing t if the build failed.
+func (b *build) get(t testing.TB, flags ...string) string {
+	t.Helper()
 	b.once.Do(func() {
 		_, here, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(here), "..", "..")
@@ -40,14 +61,11 @@ func Build(t testing.TB, race bool) string {
 			return
 		}
 		b.path = filepath.Join(dir, "node")
-		args := []string{"build", "-o", b.path}
-		if race {
-			args = append(args, "-race")
-		}
+		args := append([]string{"build", "-o", b.path}, flags...)
 		cmd := exec.Command("go", append(args, "./cmd/node")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build ./cmd/node: %v\n%s", err, out)
+			b.err = fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
 		}
 	})
 	if b.err != nil {
