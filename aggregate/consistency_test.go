@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 )
 
 // waiterFunc adapts a function to aggregate.ConsistencyWaiter.
@@ -38,7 +39,7 @@ func TestStrongConsistencyHook(t *testing.T) {
 	// Handlers too slow: the events are stored, the caller learns it timed out.
 	fail.Store(true)
 	res, err := d.Dispatch(context.Background(), Add{ID: "s", N: 1}, aggregate.WithConsistency(aggregate.Strong), aggregate.WithTimeout(20*time.Millisecond))
-	if aggregate.CodeOf(err) != aggregate.CodeTimeout || res == nil || res.AggregateVersion != 3 {
+	if aggregate.CodeOf(err) != errcode.Timeout || res == nil || res.AggregateVersion != 3 {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {

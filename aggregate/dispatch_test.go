@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
@@ -44,20 +45,20 @@ func TestDispatchBasics(t *testing.T) {
 
 		// A domain error is rejected, with its message.
 		_, err := d.Dispatch(context.Background(), Add{ID: "a", N: -1})
-		if !errors.Is(err, errNegative) || aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != errNegative.Error() {
+		if !errors.Is(err, errNegative) || aggregate.CodeOf(err) != errcode.Rejected || err.Error() != errNegative.Error() {
 			t.Fatalf("err = %v (code %s)", err, aggregate.CodeOf(err))
 		}
 		// An event type the aggregate did not register.
 		_, err = d.Dispatch(context.Background(), Unregistered{ID: "a"})
 		var ue *aggregate.UnknownEventError
-		if !errors.As(err, &ue) || aggregate.CodeOf(err) != aggregate.CodeRejected {
+		if !errors.As(err, &ue) || aggregate.CodeOf(err) != errcode.Rejected {
 			t.Fatalf("unregistered event: %v", err)
 		}
 		// Unknown command, missing identity.
 		if _, err := d.Dispatch(context.Background(), struct{ X int }{}); !errors.Is(err, aggregate.ErrUnknownCommand) {
 			t.Fatalf("unknown command: %v", err)
 		}
-		if _, err := d.Dispatch(context.Background(), &Add{N: 1}); aggregate.CodeOf(err) != aggregate.CodeInvalid {
+		if _, err := d.Dispatch(context.Background(), &Add{N: 1}); aggregate.CodeOf(err) != errcode.Invalid {
 			t.Fatalf("missing identity: %v", err)
 		}
 		if got := streamVersions(t, store, "counter-a"); got != 1 {
@@ -158,7 +159,7 @@ func TestConflictRetriesExhausted(t *testing.T) {
 		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), Knobs: knobs, MaxRetries: 2})
 		_, err := d.Dispatch(context.Background(), Add{ID: "y", N: 5})
 		var ce *aggregate.ConflictError
-		if !errors.As(err, &ce) || ce.Attempts != 3 || aggregate.CodeOf(err) != aggregate.CodeConflict {
+		if !errors.As(err, &ce) || ce.Attempts != 3 || aggregate.CodeOf(err) != errcode.Conflict {
 			t.Fatalf("err = %v", err)
 		}
 		// The instance caught up with everything the other writer appended.
@@ -262,7 +263,7 @@ func TestUnprovenCommandIDsCostNoLookUp(t *testing.T) {
 		// A rejection with an unproven id records its outcome, which also finds any
 		// earlier outcome of the id: one round trip, no look-up first.
 		before, outcomes := store.commandReads.Load(), store.outcomes.Load()
-		if _, err := d2.Dispatch(context.Background(), Add{ID: "u", N: -1}, aggregate.WithCommandID("c6")); aggregate.CodeOf(err) != aggregate.CodeRejected {
+		if _, err := d2.Dispatch(context.Background(), Add{ID: "u", N: -1}, aggregate.WithCommandID("c6")); aggregate.CodeOf(err) != errcode.Rejected {
 			t.Fatalf("c6: %v", err)
 		}
 		if reads, recorded := store.commandReads.Load()-before, store.outcomes.Load()-outcomes; reads != 0 || recorded != 1 {
@@ -352,7 +353,7 @@ func TestRejectedCommandIDStaysRejected(t *testing.T) {
 		}
 		_, err := d.Dispatch(context.Background(), Add{ID: "r", N: 2}, aggregate.WithCommandID("c"))
 		var prior *aggregate.PriorRejectionError
-		if !errors.As(err, &prior) || aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != errNegative.Error() || prior.StreamVersion != 0 {
+		if !errors.As(err, &prior) || aggregate.CodeOf(err) != errcode.Rejected || err.Error() != errNegative.Error() || prior.StreamVersion != 0 {
 			t.Fatalf("retry with a payload that would succeed: %v, want the original rejection", err)
 		}
 		if res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c2")); res.Duplicate || res.AggregateVersion != 1 {
@@ -407,7 +408,7 @@ func TestExpectVersion(t *testing.T) {
 		mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
 		_, err := d.Dispatch(context.Background(), Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
 		var ve *aggregate.ExpectedVersionError
-		if !errors.As(err, &ve) || ve.Actual != 1 || ve.Expected != 0 || aggregate.CodeOf(err) != aggregate.CodeConflict {
+		if !errors.As(err, &ve) || ve.Actual != 1 || ve.Expected != 0 || aggregate.CodeOf(err) != errcode.Conflict {
 			t.Fatalf("err = %v", err)
 		}
 		if res := mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(1)); res.AggregateVersion != 2 {
@@ -424,7 +425,7 @@ func TestPanicIsIsolated(t *testing.T) {
 		mustDispatch(t, d, Add{ID: "p", N: 2})
 		_, err := d.Dispatch(context.Background(), Explode{ID: "p"})
 		var pe *aggregate.PanicError
-		if !errors.As(err, &pe) || pe.Value != "boom" || pe.Where != "execute" || len(pe.Stack) == 0 || aggregate.CodeOf(err) != aggregate.CodeRejected {
+		if !errors.As(err, &pe) || pe.Value != "boom" || pe.Where != "execute" || len(pe.Stack) == 0 || aggregate.CodeOf(err) != errcode.Rejected {
 			t.Fatalf("err = %v", err)
 		}
 		// The state was discarded and is rebuilt for the next command.
@@ -457,7 +458,7 @@ func TestTimeoutAndClose(t *testing.T) {
 		}
 		// A command stuck past its timeout answers timeout.
 		_, err = d.Dispatch(context.Background(), Add{ID: "slow", N: 1}, aggregate.WithTimeout(20*time.Millisecond))
-		if aggregate.CodeOf(err) != aggregate.CodeTimeout || !errors.Is(err, aggregate.ErrTimeout) {
+		if aggregate.CodeOf(err) != errcode.Timeout || !errors.Is(err, aggregate.ErrTimeout) {
 			t.Fatalf("err = %v", err)
 		}
 		<-entered
@@ -487,13 +488,13 @@ func TestTimeoutAndClose(t *testing.T) {
 		<-closed
 		// The waiting command was never taken: unavailable. (Or, if the instance took
 		// it before Close, it completed.)
-		if err := <-inflight; err != nil && aggregate.CodeOf(err) != aggregate.CodeUnavailable {
+		if err := <-inflight; err != nil && aggregate.CodeOf(err) != errcode.Unavailable {
 			t.Fatalf("in-flight command: %v", err)
 		}
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Dispatch(context.Background(), Add{ID: "x", N: 1}); aggregate.CodeOf(err) != aggregate.CodeUnavailable {
+		if _, err := d.Dispatch(context.Background(), Add{ID: "x", N: 1}); aggregate.CodeOf(err) != errcode.Unavailable {
 			t.Fatalf("after close: %v", err)
 		}
 	})

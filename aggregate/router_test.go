@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 )
 
@@ -81,9 +82,9 @@ func TestDecode(t *testing.T) {
 			if c.reason != "" && (!errors.As(err, &ie) || ie.Reason != c.reason || ie.CommandType != c.typ) {
 				t.Fatalf("err = %#v, want reason %q", err, c.reason)
 			}
-			wantCode := aggregate.CodeInvalid
+			wantCode := errcode.Invalid
 			if c.want == aggregate.ErrUnknownCommand {
-				wantCode = aggregate.CodeUnknownCommand
+				wantCode = errcode.UnknownCommand
 			}
 			if got := aggregate.CodeOf(err); got != wantCode {
 				t.Fatalf("code = %s, want %s", got, wantCode)
@@ -138,7 +139,7 @@ func TestIncludeAndMiddleware(t *testing.T) {
 				log = append(log, name+".after")
 			},
 			OnFailure: func(_ context.Context, p *aggregate.Pipeline, err error) {
-				log = append(log, name+".failure:"+string(aggregate.CodeOf(err)))
+				log = append(log, name+".failure:"+aggregate.CodeOf(err))
 			},
 		}
 	}
@@ -163,7 +164,7 @@ func TestIncludeAndMiddleware(t *testing.T) {
 
 	log = nil
 	_, err := d.Dispatch(context.Background(), Add{ID: "m", N: 13})
-	if aggregate.CodeOf(err) != aggregate.CodeRejected || err.Error() != "unlucky" {
+	if aggregate.CodeOf(err) != errcode.Rejected || err.Error() != "unlucky" {
 		t.Fatalf("err = %v", err)
 	}
 	// outer's Before stopped the dispatch; every OnFailure still runs.
@@ -197,30 +198,30 @@ func TestMiddlewareMayReplaceCommand(t *testing.T) {
 	if res := mustDispatch(t, d, Add{ID: "x", N: 2}); res.Events[0].Value != (Added{N: 4}) {
 		t.Fatalf("event %+v", res.Events[0])
 	}
-	if _, err := d.Dispatch(context.Background(), Nothing{ID: "x"}); aggregate.CodeOf(err) != aggregate.CodeInvalid {
+	if _, err := d.Dispatch(context.Background(), Nothing{ID: "x"}); aggregate.CodeOf(err) != errcode.Invalid {
 		t.Fatalf("type change: %v", err)
 	}
 }
 
 func TestCodeOf(t *testing.T) {
-	cases := map[aggregate.Code]error{
-		"":                           nil,
-		aggregate.CodeUnknownCommand: aggregate.ErrUnknownCommand,
-		aggregate.CodeInvalid:        &aggregate.InvalidError{Reason: "x"},
-		aggregate.CodeRejected:       &aggregate.RejectedError{Err: errors.New("no")},
-		aggregate.CodeConflict:       &aggregate.ExpectedVersionError{},
-		aggregate.CodeTimeout:        context.DeadlineExceeded,
-		aggregate.CodeUnavailable:    errors.New("connection refused"),
+	cases := map[string]error{
+		"":                     nil,
+		errcode.UnknownCommand: aggregate.ErrUnknownCommand,
+		errcode.Invalid:        &aggregate.InvalidError{Reason: "x"},
+		errcode.Rejected:       &aggregate.RejectedError{Err: errors.New("no")},
+		errcode.Conflict:       &aggregate.ExpectedVersionError{},
+		errcode.Timeout:        context.DeadlineExceeded,
+		errcode.Unavailable:    errors.New("connection refused"),
 	}
 	for want, err := range cases {
 		if got := aggregate.CodeOf(err); got != want {
 			t.Errorf("CodeOf(%v) = %q, want %q", err, got, want)
 		}
 	}
-	if got := aggregate.CodeOf(aggregate.ErrClosed); got != aggregate.CodeUnavailable {
+	if got := aggregate.CodeOf(aggregate.ErrClosed); got != errcode.Unavailable {
 		t.Errorf("closed: %s", got)
 	}
-	if got := aggregate.CodeOf(&aggregate.PanicError{}); got != aggregate.CodeRejected {
+	if got := aggregate.CodeOf(&aggregate.PanicError{}); got != errcode.Rejected {
 		t.Errorf("panic: %s", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader/config"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/examples/bank"
 	"github.com/ringleader-go/ringleader/node"
@@ -139,7 +140,7 @@ func TestNATSPermissions(t *testing.T) {
 
 	// Another client user has its own types and its own inbox.
 	auditor, _ := connect("auditor", "auditor-secret", nats.CustomInboxPrefix("_INBOX_auditor"))
-	if r, err := send(transport.NewClient(auditor, transport.WithPrefix("rl")), "CloseAccount", map[string]any{"account_number": "P1"}); err != nil || r.Error == nil || r.Error.Code != transport.CodeRejected {
+	if r, err := send(transport.NewClient(auditor, transport.WithPrefix("rl")), "CloseAccount", map[string]any{"account_number": "P1"}); err != nil || r.Error == nil || r.Error.Code != errcode.Rejected {
 		// P1 has a balance, so the bank refuses to close it: the command got through.
 		t.Errorf("auditor CloseAccount: %v %+v, want a rejected reply", err, r)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
@@ -16,7 +17,7 @@ import (
 func (n *Node) locate(req transport.Request) (string, any, error) {
 	cmd, target, err := n.router.DecodeTarget(req.CommandType, req.Body)
 	if err != nil {
-		return "", nil, transport.WithCode(string(aggregate.CodeOf(err)), err)
+		return "", nil, transport.WithCode(aggregate.CodeOf(err), err)
 	}
 	owner, ok := n.ring.Load().Owner(target.StreamID)
 	if !ok {
@@ -32,7 +33,7 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 	if cmd == nil {
 		var err error
 		if cmd, err = n.router.Decode(req.CommandType, req.Body); err != nil {
-			return transport.ErrorReply(req.CommandID, string(aggregate.CodeOf(err)), err.Error())
+			return transport.ErrorReply(req.CommandID, aggregate.CodeOf(err), err.Error())
 		}
 	}
 	var opts []aggregate.Option
@@ -52,7 +53,7 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 		if left := time.Until(req.Deadline); left > 0 {
 			opts = append(opts, aggregate.WithTimeout(left))
 		} else {
-			return transport.ErrorReply(req.CommandID, transport.CodeTimeout, "the command's deadline passed before it could run")
+			return transport.ErrorReply(req.CommandID, errcode.Timeout, "the command's deadline passed before it could run")
 		}
 	}
 	res, err := n.dispatcher.Dispatch(ctx, cmd, opts...)
@@ -65,7 +66,7 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 		if errors.As(err, &conflict) {
 			n.metrics.conflicts.Inc()
 		}
-		return transport.ErrorReply(id, string(aggregate.CodeOf(err)), err.Error())
+		return transport.ErrorReply(id, aggregate.CodeOf(err), err.Error())
 	}
 	reply := transport.Reply{
 		OK:               true,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/handlers/process"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
@@ -75,7 +76,7 @@ func (n *Node) fireSchedule(ctx context.Context, s scheduler.Schedule) error {
 	switch code := reply.Code(); code {
 	case "":
 		return nil
-	case transport.CodeRejected, transport.CodeInvalid, transport.CodeUnknownCommand:
+	case errcode.Rejected, errcode.Invalid, errcode.UnknownCommand:
 		return &scheduler.RejectedError{Code: code, Message: reply.Error.Message}
 	default:
 		return reply.Err()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natsembed"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -19,7 +20,7 @@ func TestClientRoundTrip(t *testing.T) {
 	n := startNode(t, prefix, "n1", owns("n1"))
 	n.exec.fn = func(_ context.Context, req transport.Request) transport.Reply {
 		if req.CommandType == "Withdraw" {
-			return transport.ErrorReply(req.CommandID, transport.CodeRejected, "insufficient funds")
+			return transport.ErrorReply(req.CommandID, errcode.Rejected, "insufficient funds")
 		}
 		return transport.Reply{OK: true, AggregateID: "A-1", AggregateVersion: 3, Duplicate: true,
 			Events: []transport.ReplyEvent{{Type: "MoneyDeposited", StreamVersion: 3, GlobalPosition: 912, Data: json.RawMessage(`{"amount":5}`)}}}
@@ -70,7 +71,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rerr *transport.ReplyError
-	if !errors.As(r.Err(), &rerr) || rerr.Code != transport.CodeRejected || rerr.Message != "insufficient funds" || r.CommandID != "c-2" {
+	if !errors.As(r.Err(), &rerr) || rerr.Code != errcode.Rejected || rerr.Message != "insufficient funds" || r.CommandID != "c-2" {
 		t.Fatalf("reply %+v, err %v", r, r.Err())
 	}
 
@@ -99,7 +100,7 @@ func TestClientErrors(t *testing.T) {
 		// answer well after both, so that the reply cannot beat the client's own
 		// timeout when the client's timer fires late (it did, once, in CI).
 		time.Sleep(300 * time.Millisecond)
-		return transport.ErrorReply("", transport.CodeTimeout, ctx.Err().Error())
+		return transport.ErrorReply("", errcode.Timeout, ctx.Err().Error())
 	}
 	c = transport.NewClient(nc, transport.WithPrefix(prefix), transport.WithDeadlineHeader(false))
 	start := time.Now()

@@ -13,7 +13,7 @@
 //
 // The prefix defaults to "rl".
 //
-// # Wire contract (DESIGN.md)
+// # Wire contract (docs/wire-contract.md)
 //
 // The request body is the command as a JSON object. Optional headers:
 //

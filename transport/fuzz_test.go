@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/examples/bank"
 )
 
@@ -71,7 +72,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		req, rerr := parseRequest(subjectType, forwarded, h, body, now, lim)
 		if rerr != nil {
-			if rerr.Code != CodeInvalid {
+			if rerr.Code != errcode.Invalid {
 				t.Fatalf("refusal with code %q, want invalid: %v", rerr.Code, rerr)
 			}
 			if req.CommandID != h.Get(HeaderCommandID) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/ringleader-go/ringleader/errcode"
 )
 
 // limits are the parsing knobs of a ServerConfig.
@@ -31,7 +32,7 @@ func parseRequest(commandType string, forwarded bool, hdr nats.Header, body []by
 		Forwarded:     forwarded,
 	}
 	invalid := func(format string, args ...any) (Request, *ReplyError) {
-		return req, &ReplyError{Code: CodeInvalid, Message: fmt.Sprintf(format, args...)}
+		return req, &ReplyError{Code: errcode.Invalid, Message: fmt.Sprintf(format, args...)}
 	}
 	if forwarded {
 		req.CommandType = hdr.Get(HeaderCommandType)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/ringleader-go/ringleader/errcode"
 )
 
 var testLimits = limits{maxBody: 32, defaultTimeout: 5 * time.Second, maxTimeout: time.Minute}
@@ -92,7 +93,7 @@ func TestParseRequestRefuses(t *testing.T) {
 			if rerr == nil {
 				t.Fatalf("accepted %+v", req)
 			}
-			if rerr.Code != CodeInvalid || !strings.Contains(rerr.Message, tc.want) {
+			if rerr.Code != errcode.Invalid || !strings.Contains(rerr.Message, tc.want) {
 				t.Fatalf("got %v, want invalid mentioning %q", rerr, tc.want)
 			}
 			if req.CommandID != "c-9" {
@@ -106,7 +107,7 @@ func TestParseRequestRefuses(t *testing.T) {
 }
 
 func TestReplyEncoding(t *testing.T) {
-	got := string(marshalReply(ErrorReply("c-2", CodeRejected, "insufficient funds")))
+	got := string(marshalReply(ErrorReply("c-2", errcode.Rejected, "insufficient funds")))
 	want := `{"ok":false,"command_id":"c-2","duplicate":false,"error":{"code":"rejected","message":"insufficient funds"}}`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
@@ -117,7 +118,7 @@ func TestReplyEncoding(t *testing.T) {
 	if !strings.HasPrefix(got, `{"ok":false,"command_id":"c-3","duplicate":false,"error":{"code":"unavailable"`) {
 		t.Fatalf("got %s", got)
 	}
-	if (Reply{OK: true}).Err() != nil || (Reply{}).Err() == nil || (Reply{}).Code() != CodeUnavailable {
+	if (Reply{OK: true}).Err() != nil || (Reply{}).Err() == nil || (Reply{}).Code() != errcode.Unavailable {
 		t.Fatal("Err/Code of the zero replies")
 	}
 }

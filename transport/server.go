@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/rs/zerolog"
 )
 
@@ -417,8 +418,8 @@ func (s *Server) serve(j job) {
 func (s *Server) refuse(msg *nats.Msg, forwarded bool, recv time.Time, why string) {
 	ct := s.commandType(msg, forwarded)
 	s.log.Warn().Str("command_type", ct).Str("command_id", msg.Header.Get(HeaderCommandID)).Msg("transport: refused: " + why)
-	s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), CodeUnavailable, why))
-	s.observe(ct, CodeUnavailable, false, recv)
+	s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), errcode.Unavailable, why))
+	s.observe(ct, errcode.Unavailable, false, recv)
 }
 
 func (s *Server) commandType(msg *nats.Msg, forwarded bool) string {
@@ -435,8 +436,8 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 		if p := recover(); p != nil {
 			s.log.Error().Str("command_type", commandType).Str("command_id", msg.Header.Get(HeaderCommandID)).
 				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("transport: panic while handling a request")
-			s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), CodeUnavailable, fmt.Sprintf("internal error: %v", p)))
-			s.observe(commandType, CodeUnavailable, false, recv)
+			s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), errcode.Unavailable, fmt.Sprintf("internal error: %v", p)))
+			s.observe(commandType, errcode.Unavailable, false, recv)
 		}
 	}()
 
@@ -452,7 +453,7 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 		// so do not execute; the reply is for anyone still listening.
 		s.log.Info().Str("command_type", commandType).Str("command_id", req.CommandID).
 			Time("deadline", req.Deadline).Bool("forwarded", req.Forwarded).Msg("transport: dropped a request whose deadline had passed")
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeTimeout, "deadline passed before the command was picked up; it was not executed"), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before the command was picked up; it was not executed"), recv)
 		return
 	}
 
@@ -465,7 +466,7 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 			owner, err = s.cfg.Locate(req)
 		}
 		if err != nil {
-			code := codeOf(err, CodeInvalid)
+			code := codeOf(err, errcode.Invalid)
 			s.log.Debug().Str("command_type", commandType).Str("command_id", req.CommandID).Err(err).Msg("transport: locate failed")
 			s.answer(msg, req, ErrorReply(req.CommandID, code, err.Error()), recv)
 			return
@@ -485,12 +486,12 @@ func (s *Server) execute(req Request) Reply {
 	ctx, cancel := context.WithTimeout(s.base, req.Deadline.Sub(s.cfg.Now()))
 	defer cancel()
 	r := s.cfg.Executor.Execute(ctx, req)
-	if !r.OK && (r.Error == nil || !IsCode(r.Error.Code)) {
+	if !r.OK && (r.Error == nil || !errcode.Valid(r.Error.Code)) {
 		msg := "executor returned a failed reply without a valid error code"
 		if r.Error != nil {
 			msg += fmt.Sprintf(" (%q: %s)", r.Error.Code, r.Error.Message)
 		}
-		r.Error = &ReplyError{Code: CodeUnavailable, Message: msg}
+		r.Error = &ReplyError{Code: errcode.Unavailable, Message: msg}
 	}
 	return r
 }
@@ -503,7 +504,7 @@ func (s *Server) execute(req Request) Reply {
 func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Time) bool {
 	remaining := req.Deadline.Sub(s.cfg.Now())
 	if remaining <= 0 {
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeTimeout, "deadline passed before forwarding"), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before forwarding"), recv)
 		return true
 	}
 	fm := nats.NewMsg(NodeSubject(s.cfg.Prefix, owner))
@@ -539,22 +540,22 @@ func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Tim
 		return true
 	case err == nil:
 		ev.Str("status", resp.Header.Get("Status")).Msg("transport: owner sent an empty reply")
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeUnavailable, "owner "+owner+" sent an empty reply"), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "owner "+owner+" sent an empty reply"), recv)
 		return true
 	case errors.Is(err, nats.ErrNoResponders):
 		ev.Msg("transport: owner has no subscriber; executing here, the event store arbitrates")
 		return false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		ev.Err(err).Msg("transport: forward timed out")
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeTimeout, "owner "+owner+" did not answer in time; the command may or may not have been applied"), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "owner "+owner+" did not answer in time; the command may or may not have been applied"), recv)
 		return true
 	case errors.Is(err, context.Canceled):
 		ev.Err(err).Msg("transport: forward cancelled by shutdown")
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeUnavailable, "node is shutting down; the command may or may not have been applied"), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "node is shutting down; the command may or may not have been applied"), recv)
 		return true
 	default:
 		ev.Err(err).Msg("transport: forward failed")
-		s.answer(msg, req, ErrorReply(req.CommandID, CodeUnavailable, fmt.Sprintf("forward to owner %s: %v", owner, err)), recv)
+		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, fmt.Sprintf("forward to owner %s: %v", owner, err)), recv)
 		return true
 	}
 }
@@ -581,13 +582,13 @@ func relayedCode(data []byte) string {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
-		return CodeUnavailable
+		return errcode.Unavailable
 	}
 	if r.OK {
 		return observerCodeOK
 	}
 	if r.Error == nil || r.Error.Code == "" {
-		return CodeUnavailable
+		return errcode.Unavailable
 	}
 	return r.Error.Code
 }
@@ -617,7 +618,7 @@ func (s *Server) respond(msg *nats.Msg, r Reply) {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		s.log.Warn().Str("command_id", r.CommandID).Msg("transport: reply exceeds the NATS max payload")
 		err = msg.Respond(marshalReply(Reply{CommandID: r.CommandID, Node: r.Node, Error: &ReplyError{
-			Code: CodeUnavailable, Message: "the reply exceeds the NATS max payload; the command may have been applied"}}))
+			Code: errcode.Unavailable, Message: "the reply exceeds the NATS max payload; the command may have been applied"}}))
 	}
 	if err != nil {
 		s.log.Warn().Err(err).Str("command_id", r.CommandID).Msg("transport: send reply")

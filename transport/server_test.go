@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -171,7 +172,7 @@ func TestInvalidRequests(t *testing.T) {
 			}
 			hdr.Set(transport.HeaderCommandID, "bad-1")
 			r := rawRequest(t, nc, tc.subject, hdr, []byte(tc.body))
-			wantCode(t, r, transport.CodeInvalid)
+			wantCode(t, r, errcode.Invalid)
 			if !strings.Contains(r.Error.Message, tc.want) {
 				t.Fatalf("message %q does not mention %q", r.Error.Message, tc.want)
 			}
@@ -194,9 +195,9 @@ func TestLocateErrorCodes(t *testing.T) {
 	startNode(t, prefix, "n1", func(req transport.Request) (string, error) {
 		switch req.CommandType {
 		case "Unknown":
-			return "", transport.WithCode(transport.CodeUnknownCommand, errors.New("no route for Unknown"))
+			return "", transport.WithCode(errcode.UnknownCommand, errors.New("no route for Unknown"))
 		case "Wrapped":
-			return "", fmt.Errorf("router: %w", transport.WithCode(transport.CodeUnavailable, errors.New("ring empty")))
+			return "", fmt.Errorf("router: %w", transport.WithCode(errcode.Unavailable, errors.New("ring empty")))
 		case "Bogus":
 			return "", transport.WithCode("teapot", errors.New("not a wire code"))
 		default:
@@ -205,10 +206,10 @@ func TestLocateErrorCodes(t *testing.T) {
 	})
 	nc := natstest.Connect(t)
 	for typ, want := range map[string]string{
-		"Unknown": transport.CodeUnknownCommand,
-		"Wrapped": transport.CodeUnavailable,
-		"Bogus":   transport.CodeInvalid,
-		"Plain":   transport.CodeInvalid,
+		"Unknown": errcode.UnknownCommand,
+		"Wrapped": errcode.Unavailable,
+		"Bogus":   errcode.Invalid,
+		"Plain":   errcode.Invalid,
 	} {
 		r := rawRequest(t, nc, prefix+".cmd."+typ, nil, []byte(`{}`))
 		wantCode(t, r, want)
@@ -222,7 +223,7 @@ func TestExpiredDeadlineIsDropped(t *testing.T) {
 		hdr := nats.Header{}
 		hdr.Set(transport.HeaderDeadline, time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano))
 		r := rawRequest(t, natstest.Connect(t), prefix+".cmd.Open", hdr, []byte(`{}`))
-		wantCode(t, r, transport.CodeTimeout)
+		wantCode(t, r, errcode.Timeout)
 		if len(n.exec.Calls()) != 0 || n.locates.Load() != 0 {
 			t.Fatal("a late request was executed")
 		}
@@ -241,7 +242,7 @@ func TestExpiredDeadlineIsDropped(t *testing.T) {
 			}
 		})
 		r := rawRequest(t, natstest.Connect(t), prefix+".cmd.Open", nil, []byte(`{}`))
-		wantCode(t, r, transport.CodeTimeout)
+		wantCode(t, r, errcode.Timeout)
 		if len(n.exec.Calls()) != 0 {
 			t.Fatal("a late request was executed")
 		}
@@ -286,7 +287,7 @@ func TestForwardTimeout(t *testing.T) {
 	hdr.Set(transport.HeaderCommandID, "slow")
 	start := time.Now()
 	r := rawRequest(t, natstest.Connect(t), prefix+".cmd.Open", hdr, []byte(`{}`))
-	wantCode(t, r, transport.CodeTimeout)
+	wantCode(t, r, errcode.Timeout)
 	if r.Node != "n1" || r.CommandID != "slow" {
 		t.Fatalf("reply %+v", r)
 	}
@@ -316,7 +317,7 @@ func TestExecutorPanicIsContained(t *testing.T) {
 	nc := natstest.Connect(t)
 	for range 3 {
 		r := rawRequest(t, nc, prefix+".cmd.Boom", nil, []byte(`{}`))
-		wantCode(t, r, transport.CodeUnavailable)
+		wantCode(t, r, errcode.Unavailable)
 		if !strings.Contains(r.Error.Message, "kaboom") {
 			t.Fatalf("message %q", r.Error.Message)
 		}
@@ -333,7 +334,7 @@ func TestExecutorBadFailureIsUnavailable(t *testing.T) {
 		return transport.Reply{Error: &transport.ReplyError{Code: "oops"}}
 	}
 	r := rawRequest(t, natstest.Connect(t), prefix+".cmd.X", nil, []byte(`{}`))
-	wantCode(t, r, transport.CodeUnavailable)
+	wantCode(t, r, errcode.Unavailable)
 }
 
 func TestOverloadAnswersUnavailable(t *testing.T) {
@@ -357,7 +358,7 @@ func TestOverloadAnswersUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, r, transport.CodeUnavailable)
+	wantCode(t, r, errcode.Unavailable)
 	close(release)
 	if r := <-first; !r.OK {
 		t.Fatalf("first: %+v", r)
@@ -410,7 +411,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	// New requests find no node (or an unavailable one) while the old one runs.
 	waitFor(t, 5*time.Second, func() error {
 		r, err := c.Send(context.Background(), "Later", map[string]int{}, transport.WithTimeout(time.Second))
-		if errors.Is(err, transport.ErrNoNodes) || (err == nil && r.Code() == transport.CodeUnavailable) {
+		if errors.Is(err, transport.ErrNoNodes) || (err == nil && r.Code() == errcode.Unavailable) {
 			return nil
 		}
 		return fmt.Errorf("request during shutdown: %+v, %v", r, err)
@@ -444,7 +445,7 @@ func TestShutdownContextCancelsInFlight(t *testing.T) {
 	n.exec.fn = func(ctx context.Context, _ transport.Request) transport.Reply {
 		started <- struct{}{}
 		<-ctx.Done()
-		return transport.ErrorReply("", transport.CodeUnavailable, ctx.Err().Error())
+		return transport.ErrorReply("", errcode.Unavailable, ctx.Err().Error())
 	}
 	c := transport.NewClient(natstest.Connect(t), transport.WithPrefix(prefix))
 	inflight := make(chan transport.Reply, 1)
@@ -459,7 +460,7 @@ func TestShutdownContextCancelsInFlight(t *testing.T) {
 		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
 	}
 	r := <-inflight
-	wantCode(t, r, transport.CodeUnavailable)
+	wantCode(t, r, errcode.Unavailable)
 	if !strings.Contains(r.Error.Message, "canceled") {
 		t.Fatalf("message %q", r.Error.Message)
 	}
@@ -470,7 +471,7 @@ func TestObserverCodes(t *testing.T) {
 	n := startNode(t, prefix, "n1", owns("n1"))
 	n.exec.fn = func(_ context.Context, req transport.Request) transport.Reply {
 		if req.CommandType == "Withdraw" {
-			return transport.ErrorReply(req.CommandID, transport.CodeRejected, "insufficient funds")
+			return transport.ErrorReply(req.CommandID, errcode.Rejected, "insufficient funds")
 		}
 		return transport.Reply{OK: true}
 	}

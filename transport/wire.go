@@ -5,29 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ringleader-go/ringleader/errcode"
 )
 
-// Wire error codes (DESIGN.md, "Wire contract"). A reply with "ok": false carries
-// exactly one of them in error.code.
-const (
-	// CodeInvalid: malformed or non-object JSON, a bad header, missing identity, a body
-	// over the size limit.
-	CodeInvalid = "invalid"
-	// CodeUnknownCommand: no route for the command type.
-	CodeUnknownCommand = "unknown_command"
-	// CodeRejected: the aggregate refused the command.
-	CodeRejected = "rejected"
-	// CodeConflict: optimistic-concurrency retries exhausted.
-	CodeConflict = "conflict"
-	// CodeTimeout: the deadline passed; the command may or may not have been applied
-	// (resend it with the same Command-Id to find out).
-	CodeTimeout = "timeout"
-	// CodeUnavailable: owner unreachable, node overloaded or shutting down, an internal
-	// failure. A retry may succeed.
-	CodeUnavailable = "unavailable"
-)
-
-// Request header names (DESIGN.md, "Wire contract"). All are optional.
+// Request header names (docs/wire-contract.md). All are optional.
 const (
 	// HeaderCommandID is the client-chosen idempotency key.
 	HeaderCommandID = "Command-Id"
@@ -120,7 +102,7 @@ func (e *ReplyError) Error() string {
 	return e.Code + ": " + e.Message
 }
 
-// Reply is the reply body of DESIGN.md's wire contract.
+// Reply is the reply body of the wire contract (docs/wire-contract.md).
 type Reply struct {
 	OK               bool         `json:"ok"`
 	CommandID        string       `json:"command_id,omitempty"`
@@ -139,7 +121,7 @@ func (r Reply) Err() error {
 		return nil
 	}
 	if r.Error == nil {
-		return &ReplyError{Code: CodeUnavailable, Message: "reply has ok=false and no error"}
+		return &ReplyError{Code: errcode.Unavailable, Message: "reply has ok=false and no error"}
 	}
 	return r.Error
 }
@@ -150,7 +132,7 @@ func (r Reply) Code() string {
 		return ""
 	}
 	if r.Error == nil {
-		return CodeUnavailable
+		return errcode.Unavailable
 	}
 	return r.Error.Code
 }
@@ -186,19 +168,10 @@ func (e *codedError) Error() string {
 func (e *codedError) Code() string  { return e.code }
 func (e *codedError) Unwrap() error { return e.err }
 
-// IsCode reports whether code is one of the six wire codes.
-func IsCode(code string) bool {
-	switch code {
-	case CodeInvalid, CodeUnknownCommand, CodeRejected, CodeConflict, CodeTimeout, CodeUnavailable:
-		return true
-	}
-	return false
-}
-
 // codeOf maps an error to a wire code: a Coder's valid code, else fallback.
 func codeOf(err error, fallback string) string {
 	var c Coder
-	if errors.As(err, &c) && IsCode(c.Code()) {
+	if errors.As(err, &c) && errcode.Valid(c.Code()) {
 		return c.Code()
 	}
 	return fallback
@@ -210,7 +183,7 @@ func marshalReply(r Reply) []byte {
 	b, err := json.Marshal(r)
 	if err != nil {
 		fb, _ := json.Marshal(Reply{CommandID: r.CommandID, Node: r.Node, Error: &ReplyError{
-			Code: CodeUnavailable, Message: fmt.Sprintf("encode reply: %v", err)}})
+			Code: errcode.Unavailable, Message: fmt.Sprintf("encode reply: %v", err)}})
 		return fb
 	}
 	return b

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
 )
@@ -100,7 +101,7 @@ func BenchmarkRehydrate10k(b *testing.B) {
 						b.Fatal(err)
 					}
 					_, err := d.Dispatch(ctx, bank.WithdrawMoney{AccountNumber: "big", Amount: 1 << 40})
-					if aggregate.CodeOf(err) != aggregate.CodeRejected {
+					if aggregate.CodeOf(err) != errcode.Rejected {
 						b.Fatalf("withdraw: %v", err)
 					}
 				}
@@ -132,7 +133,7 @@ func BenchmarkIdleAggregateMemory(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		_, err := d.Dispatch(ctx, bank.WithdrawMoney{AccountNumber: fmt.Sprint("idle-", i), Amount: 1 << 40})
-		if aggregate.CodeOf(err) != aggregate.CodeRejected {
+		if aggregate.CodeOf(err) != errcode.Rejected {
 			b.Fatalf("withdraw: %v", err)
 		}
 	}

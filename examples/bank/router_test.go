@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/examples/bank"
@@ -60,11 +61,11 @@ func TestDecodeFromWire(t *testing.T) {
 	if err != nil || tgt.StreamID != "account-A1" || tgt.AggregateType != "account" {
 		t.Fatalf("Identify = %+v, %v", tgt, err)
 	}
-	for body, code := range map[string]aggregate.Code{
-		`{"account_number":"A1","amount":0}`:   aggregate.CodeInvalid,
-		`{"account_number":"A1","amount":-5}`:  aggregate.CodeInvalid,
-		`{"amount":5}`:                         aggregate.CodeInvalid,
-		`{"account_number":"A1","amount":1.5}`: aggregate.CodeInvalid,
+	for body, code := range map[string]string{
+		`{"account_number":"A1","amount":0}`:   errcode.Invalid,
+		`{"account_number":"A1","amount":-5}`:  errcode.Invalid,
+		`{"amount":5}`:                         errcode.Invalid,
+		`{"account_number":"A1","amount":1.5}`: errcode.Invalid,
 	} {
 		if _, err := r.Decode("DepositMoney", []byte(body)); aggregate.CodeOf(err) != code {
 			t.Errorf("%s: %v", body, err)
@@ -73,7 +74,7 @@ func TestDecodeFromWire(t *testing.T) {
 	if _, err := r.Decode("TransferMoney", []byte(`{"transfer_id":"T","from_account":"A","to_account":"A","amount":1}`)); !errors.Is(err, bank.ErrSameAccount) {
 		t.Errorf("same account: %v", err)
 	}
-	if _, err := r.Decode("Rob", []byte(`{}`)); aggregate.CodeOf(err) != aggregate.CodeUnknownCommand {
+	if _, err := r.Decode("Rob", []byte(`{}`)); aggregate.CodeOf(err) != errcode.UnknownCommand {
 		t.Errorf("unknown: %v", err)
 	}
 }
@@ -94,7 +95,7 @@ func TestAccountLifecycle(t *testing.T) {
 			rejected := func(cmd any, want error) {
 				t.Helper()
 				_, err := d.Dispatch(ctx, cmd)
-				if !errors.Is(err, want) || aggregate.CodeOf(err) != aggregate.CodeRejected {
+				if !errors.Is(err, want) || aggregate.CodeOf(err) != errcode.Rejected {
 					t.Fatalf("%T: err %v, want rejected %v", cmd, err, want)
 				}
 			}
@@ -112,7 +113,7 @@ func TestAccountLifecycle(t *testing.T) {
 			}
 			mustOK(bank.CloseAccount{AccountNumber: "A1"})
 			rejected(bank.DepositMoney{AccountNumber: "A1", Amount: 5}, bank.ErrAccountClosed)
-			if _, err := d.Dispatch(ctx, bank.DepositMoney{AccountNumber: "A1", Amount: 0}); aggregate.CodeOf(err) != aggregate.CodeInvalid {
+			if _, err := d.Dispatch(ctx, bank.DepositMoney{AccountNumber: "A1", Amount: 0}); aggregate.CodeOf(err) != errcode.Invalid {
 				t.Fatalf("zero amount: %v", err)
 			}
 

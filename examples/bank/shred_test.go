@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/eventstore/shred"
@@ -213,7 +214,7 @@ func TestHolderNameWithoutMasterKey(t *testing.T) {
 	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "A", InitialBalance: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "B", HolderName: "Bea"}); !errors.Is(err, shred.ErrNoMasterKey) || aggregate.CodeOf(err) != aggregate.CodeInvalid {
+	if _, err := d.Dispatch(ctx, bank.OpenAccount{AccountNumber: "B", HolderName: "Bea"}); !errors.Is(err, shred.ErrNoMasterKey) || aggregate.CodeOf(err) != errcode.Invalid {
 		t.Fatalf("holder name without a master key: %v (code %s)", err, aggregate.CodeOf(err))
 	}
 	if _, err := d.Dispatch(ctx, bank.ForgetAccountHolder{AccountNumber: "A"}); err != nil {

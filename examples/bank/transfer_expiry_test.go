@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/examples/bank"
@@ -77,7 +78,7 @@ func fireLocally(d *aggregate.Dispatcher, r *aggregate.Router) scheduler.Dispatc
 		switch code := aggregate.CodeOf(err); {
 		case err == nil:
 			return nil
-		case code == aggregate.CodeRejected || code == aggregate.CodeInvalid || code == aggregate.CodeUnknownCommand:
+		case code == errcode.Rejected || code == errcode.Invalid || code == errcode.UnknownCommand:
 			return &scheduler.RejectedError{Code: string(code), Message: err.Error()}
 		default:
 			return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/aggregate"
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
@@ -76,7 +77,7 @@ func (l *localDispatcher) Dispatch(ctx context.Context, typ string, cmd any, o p
 
 func refusal(err error) (process.Outcome, error) {
 	switch code := aggregate.CodeOf(err); code {
-	case aggregate.CodeRejected, aggregate.CodeInvalid, aggregate.CodeUnknownCommand:
+	case errcode.Rejected, errcode.Invalid, errcode.UnknownCommand:
 		return process.Outcome{Code: string(code), Message: err.Error()}, nil
 	default:
 		return process.Outcome{}, err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/scheduler"
 )
@@ -277,7 +278,7 @@ func (r *run[S]) schedule(ctx context.Context, c Sent) error {
 		return nil
 	case errors.Is(err, scheduler.ErrInvalid), errors.Is(err, scheduler.ErrConflict):
 		return &RejectedError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c,
-			Outcome: Outcome{Code: CodeInvalid, Message: err.Error()}, Err: err}
+			Outcome: Outcome{Code: errcode.Invalid, Message: err.Error()}, Err: err}
 	default:
 		return &DispatchError{Manager: r.m.cfg.Name, ProcessID: r.rec.ProcessID, Command: c, Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/handlers/process"
 )
@@ -135,7 +136,7 @@ func (f *fakeDispatcher) Dispatch(ctx context.Context, typ string, cmd any, o pr
 		return process.Outcome{Duplicate: true}, nil
 	}
 	if f.refuse != nil && f.refuse(typ) {
-		return process.Outcome{Code: process.CodeRejected, Message: typ + " refused"}, nil
+		return process.Outcome{Code: errcode.Rejected, Message: typ + " refused"}, nil
 	}
 	f.effects[o.CommandID] = typ
 	if f.loseReply[typ] > 0 {
@@ -310,7 +311,7 @@ func TestRefusalWithoutHandlingFailsTheEvent(t *testing.T) {
 	m := newManager(t, states, d)
 	err := m.Handle(ctx, event("OrderPlaced", "o1", 10))
 	var rej *process.RejectedError
-	if !errors.As(err, &rej) || !errors.Is(err, process.ErrRejected) || rej.Outcome.Code != process.CodeRejected || rej.Command.Tag != "reserve" {
+	if !errors.As(err, &rej) || !errors.Is(err, process.ErrRejected) || rej.Outcome.Code != errcode.Rejected || rej.Command.Tag != "reserve" {
 		t.Fatalf("err = %v", err)
 	}
 
@@ -338,8 +339,8 @@ func TestTransientFailuresAreErrorsAndRetrySafely(t *testing.T) {
 		t.Fatalf("down: err = %v", err)
 	}
 	d.down = false
-	d.outcome = &process.Outcome{Code: process.CodeTimeout, Message: "slow"}
-	if err := m.Handle(ctx, e); !errors.As(err, &de) || de.Outcome.Code != process.CodeTimeout {
+	d.outcome = &process.Outcome{Code: errcode.Timeout, Message: "slow"}
+	if err := m.Handle(ctx, e); !errors.As(err, &de) || de.Outcome.Code != errcode.Timeout {
 		t.Fatalf("timeout outcome: err = %v", err)
 	}
 	d.outcome = nil

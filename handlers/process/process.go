@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/handlers"
 	"github.com/ringleader-go/ringleader/scheduler"
 )
@@ -25,16 +26,6 @@ var (
 	// ErrDispatch: a command's fate is unknown or a retry may succeed (no reply,
 	// timeout, unavailable, conflict). The error is a *DispatchError.
 	ErrDispatch = errors.New("process: dispatch failed")
-)
-
-// Wire error codes (DESIGN.md, "Wire contract"), as an Outcome carries them.
-const (
-	CodeInvalid        = "invalid"
-	CodeUnknownCommand = "unknown_command"
-	CodeRejected       = "rejected"
-	CodeConflict       = "conflict"
-	CodeTimeout        = "timeout"
-	CodeUnavailable    = "unavailable"
 )
 
 // Dispatcher sends a command through the node's normal command path (the NATS
@@ -61,9 +52,9 @@ type DispatchOptions struct {
 
 // Outcome is a definite answer to a dispatched command.
 type Outcome struct {
-	// Code is "" for success, otherwise a wire error code (CodeRejected, …).
+	// Code is "" for success, otherwise a wire error code (errcode.Rejected, …).
 	Code string `json:"code,omitempty"`
-	// Message explains a refusal: the domain error's text for CodeRejected.
+	// Message explains a refusal: the domain error's text for errcode.Rejected.
 	Message string `json:"message,omitempty"`
 	// Duplicate is set when the command id had already been applied: this is the
 	// original outcome.
@@ -76,13 +67,7 @@ func (o Outcome) OK() bool { return o.Code == "" }
 // Transient reports a code that says nothing definite about the command: it may or
 // may not have been applied (timeout), or a retry may succeed (unavailable,
 // conflict). The Manager treats such an outcome like a Dispatcher error.
-func (o Outcome) Transient() bool {
-	switch o.Code {
-	case CodeTimeout, CodeUnavailable, CodeConflict:
-		return true
-	}
-	return false
-}
+func (o Outcome) Transient() bool { return errcode.Transient(o.Code) }
 
 // Command is a command a process wants dispatched.
 type Command struct {

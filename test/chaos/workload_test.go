@@ -66,7 +66,7 @@ func (h *history) all() []*op {
 	return append([]*op(nil), h.ops...)
 }
 
-// wireReply is the reply body (DESIGN.md's wire contract), decoded black-box.
+// wireReply is the reply body (docs/wire-contract.md), decoded black-box.
 type wireReply struct {
 	OK               bool   `json:"ok"`
 	Node             string `json:"node"`

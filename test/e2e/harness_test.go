@@ -217,7 +217,7 @@ func (e *env) ownerOf(key string) string {
 	return v.Owner
 }
 
-// reply is the wire reply (DESIGN.md), decoded black-box.
+// reply is the wire reply (docs/wire-contract.md), decoded black-box.
 type reply struct {
 	OK               bool   `json:"ok"`
 	CommandID        string `json:"command_id"`
