@@ -531,3 +531,55 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestOutcomeSeesTypedCommandsAndRunnerValues: without Config.Decode the functions
+// see the value the handlers runner decoded (Event.Value), and with DecodeCommand
+// the Outcome function sees each command it sent as its Go value, also after the
+// journal was reloaded from the store.
+func TestOutcomeSeesTypedCommandsAndRunnerValues(t *testing.T) {
+	type placed struct{ Order string }
+	var seen []any
+	cfg := process.Config[orderState]{
+		Name: "typed",
+		Interested: func(e process.Event) process.Interest {
+			if p, ok := e.Value.(placed); ok {
+				return process.Start(p.Order)
+			}
+			return process.Interest{}
+		},
+		Handle: func(s orderState, e process.Event) ([]process.Command, error) {
+			p := e.Value.(placed)
+			return []process.Command{process.Cmd(Reserve{p.Order}), process.Cmd(Charge{p.Order})}, nil
+		},
+		Outcome: func(s orderState, c process.Sent, o process.Outcome) (orderState, []process.Command, error) {
+			seen = append(seen, c.Value)
+			return s, nil, nil
+		},
+		DecodeCommand: func(typ string, body []byte) (any, error) {
+			var v any
+			switch typ {
+			case "Reserve":
+				v = &Reserve{}
+			case "Charge":
+				v = &Charge{}
+			default:
+				return nil, fmt.Errorf("unknown command %s", typ)
+			}
+			err := json.Unmarshal(body, v)
+			return v, err
+		},
+		States: process.NewMemStore(), Dispatcher: newFake(),
+	}
+	m, err := process.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event("OrderPlaced", "o1", 10)
+	e.Value = placed{Order: "o1"} // as the runner's decoder would
+	if err := m.Handle(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || *seen[0].(*Reserve) != (Reserve{"o1"}) || *seen[1].(*Charge) != (Charge{"o1"}) {
+		t.Fatalf("Outcome saw %#v, want the Reserve and Charge sent", seen)
+	}
+}
