@@ -17,7 +17,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/testapp"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 )
@@ -45,11 +45,18 @@ func (p *permErrors) has(substr string) bool {
 	return false
 }
 
-// TestNATSPermissions runs a NATS server (embedded) with deploy/nats-server.conf and a
-// real Ringleader node connected as the node user, then checks the permission set: a
-// client sends the command types it is allowed and gets replies on its own inbox
-// prefix; it cannot send other types, subscribe to command or node subjects, forge a
-// forward to a node subject, or read replies without its inbox prefix.
+// exampleTypes maps the command types nats-server.conf grants its client users (the
+// bank's, the example application) to those of the application this test runs
+// (testapp): the teller's OpenAccount and DepositMoney become Add and Forget, the
+// auditor's CloseAccount becomes Close.
+var exampleTypes = map[string]string{"rl.cmd.OpenAccount": "rl.cmd.Add", "rl.cmd.DepositMoney": "rl.cmd.Forget", "rl.cmd.CloseAccount": "rl.cmd.Close"}
+
+// TestNATSPermissions runs a NATS server (embedded) with deploy/nats-server.conf (its
+// example command types mapped to testapp's, see exampleTypes) and a real Ringleader
+// node connected as the node user, then checks the permission set: a client sends
+// the command types it is allowed and gets replies on its own inbox prefix; it
+// cannot send other types, subscribe to command or node subjects, forge a forward to
+// a node subject, or read replies without its inbox prefix.
 func TestNATSPermissions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL skipped in -short mode")
@@ -59,6 +66,21 @@ func TestNATSPermissions(t *testing.T) {
 		t.Fatalf("nats-server.conf: %v", err)
 	}
 	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	mapped := 0
+	for _, u := range opts.Users {
+		if u.Permissions == nil || u.Permissions.Publish == nil {
+			continue
+		}
+		for i, subj := range u.Permissions.Publish.Allow {
+			if to, ok := exampleTypes[subj]; ok {
+				u.Permissions.Publish.Allow[i] = to
+				mapped++
+			}
+		}
+	}
+	if mapped != len(exampleTypes) {
+		t.Fatalf("nats-server.conf grants %d of the command types %v, want each once: update exampleTypes", mapped, exampleTypes)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +101,7 @@ func TestNATSPermissions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop()})
+	n, err := node.Start(ctx, node.Options{App: testapp.App(), Config: cfg, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("a node with the node user's permissions: %v", err)
 	}
@@ -104,15 +126,15 @@ func TestNATSPermissions(t *testing.T) {
 	}
 
 	// Allowed: the teller's command types, answered on its inbox.
-	if r, err := send(client, "OpenAccount", map[string]any{"account_number": "P1", "initial_balance": 10}); err != nil || !r.OK {
-		t.Fatalf("teller OpenAccount: %v %+v", err, r.Error)
+	if r, err := send(client, "Add", map[string]any{"id": "P1", "n": 10}); err != nil || !r.OK {
+		t.Fatalf("teller Add: %v %+v", err, r.Error)
 	}
-	if r, err := send(client, "DepositMoney", map[string]any{"account_number": "P1", "amount": 5}); err != nil || !r.OK {
-		t.Fatalf("teller DepositMoney: %v %+v", err, r.Error)
+	if r, err := send(client, "Forget", map[string]any{"id": "P1"}); err != nil || !r.OK {
+		t.Fatalf("teller Forget: %v %+v", err, r.Error)
 	}
 	// Refused: a type the teller may not send.
-	if _, err := send(client, "CloseAccount", map[string]any{"account_number": "P1"}); err == nil {
-		t.Error("teller CloseAccount got an answer")
+	if _, err := send(client, "Close", map[string]any{"id": "P1"}); err == nil {
+		t.Error("teller Close got an answer")
 	}
 	// Refused: listening to commands or node subjects, and forging a forward.
 	if _, err := teller.Subscribe("rl.cmd.>", func(*nats.Msg) {}); err != nil {
@@ -122,8 +144,8 @@ func TestNATSPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := nats.NewMsg("rl.node.perm1")
-	forged.Data = []byte(`{"account_number":"P1"}`)
-	forged.Header.Set(transport.HeaderCommandType, "CloseAccount")
+	forged.Data = []byte(`{"id":"P1"}`)
+	forged.Header.Set(transport.HeaderCommandType, "Close")
 	forged.Header.Set(transport.HeaderForwardedBy, "evil")
 	if _, err := teller.RequestMsg(forged, time.Second); err == nil {
 		t.Error("a forged forward to the node subject got an answer")
@@ -131,7 +153,7 @@ func TestNATSPermissions(t *testing.T) {
 	_ = teller.Flush()
 	deadline := time.Now().Add(5 * time.Second)
 	for !(tellerErrs.has(`Subscription to "rl.cmd.>"`) && tellerErrs.has(`Subscription to "rl.node.perm1"`) &&
-		tellerErrs.has(`Publish to "rl.cmd.CloseAccount"`) && tellerErrs.has(`Publish to "rl.node.perm1"`)) {
+		tellerErrs.has(`Publish to "rl.cmd.Close"`) && tellerErrs.has(`Publish to "rl.node.perm1"`)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("permission violations seen by the teller: %v", tellerErrs.errs)
 		}
@@ -140,13 +162,13 @@ func TestNATSPermissions(t *testing.T) {
 
 	// Another client user has its own types and its own inbox.
 	auditor, _ := connect("auditor", "auditor-secret", nats.CustomInboxPrefix("_INBOX_auditor"))
-	if r, err := send(transport.NewClient(auditor, transport.WithPrefix("rl")), "CloseAccount", map[string]any{"account_number": "P1"}); err != nil || r.Error == nil || r.Error.Code != errcode.Rejected {
-		// P1 has a balance, so the bank refuses to close it: the command got through.
-		t.Errorf("auditor CloseAccount: %v %+v, want a rejected reply", err, r)
+	if r, err := send(transport.NewClient(auditor, transport.WithPrefix("rl")), "Close", map[string]any{"id": "P1"}); err != nil || r.Error == nil || r.Error.Code != errcode.Rejected {
+		// P1's total is not zero, so the counter refuses to close: the command got through.
+		t.Errorf("auditor Close: %v %+v, want a rejected reply", err, r)
 	}
 	// A teller connection with the default inbox prefix cannot receive replies.
 	plain, _ := connect("teller", "teller-secret")
-	if _, err := send(transport.NewClient(plain, transport.WithPrefix("rl")), "OpenAccount", map[string]any{"account_number": "P2", "initial_balance": 1}); err == nil {
+	if _, err := send(transport.NewClient(plain, transport.WithPrefix("rl")), "Add", map[string]any{"id": "P2", "n": 1}); err == nil {
 		t.Error("a teller without its inbox prefix got a reply")
 	} else if !errors.Is(err, transport.ErrTimeout) && !strings.Contains(err.Error(), "ermission") {
 		t.Logf("teller without its inbox prefix: %v", err)

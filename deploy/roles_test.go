@@ -21,7 +21,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/testapp"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -94,16 +94,16 @@ func TestPostgresRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(ctx, node.Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop()})
+	n, err := node.Start(ctx, node.Options{App: testapp.App(), Config: cfg, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("node as %s: %v", writer, err)
 	}
 	defer func() { _ = n.Shutdown(context.Background()) }()
 	client := transport.NewClient(natstest.Connect(t), transport.WithPrefix(prefix))
-	reply, err := client.Send(ctx, "OpenAccount", map[string]any{"account_number": "R1", "initial_balance": 5},
+	reply, err := client.Send(ctx, "Add", map[string]any{"id": "R1", "n": 5},
 		transport.WithConsistency(transport.ConsistencyStrong), transport.WithTimeout(10*time.Second))
 	if err != nil || !reply.OK {
-		t.Fatalf("OpenAccount through a node running as the writer: %v %+v", err, reply.Error)
+		t.Fatalf("Add through a node running as the writer: %v %+v", err, reply.Error)
 	}
 
 	w, err := pgx.Connect(ctx, dsnAs(t, writer))
@@ -128,17 +128,17 @@ func TestPostgresRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	var events, accounts int
+	var events, counters int
 	if err := r.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.events`).Scan(&events); err != nil || events != 1 {
 		t.Errorf("reader: count events: %d, %v", events, err)
 	}
-	if err := r.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.bank_accounts`).Scan(&accounts); err != nil || accounts != 1 {
-		t.Errorf("reader: count bank_accounts (a table the writer's node created): %d, %v", accounts, err)
+	if err := r.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.`+testapp.ProjectionName).Scan(&counters); err != nil || counters != 1 {
+		t.Errorf("reader: count %s (a table the writer's node created): %d, %v", testapp.ProjectionName, counters, err)
 	}
-	data, _ := json.Marshal(map[string]any{"account_number": "X"})
+	data, _ := json.Marshal(map[string]any{"id": "X"})
 	for _, stmt := range []string{
 		`INSERT INTO ` + schema + `.events (stream_id, stream_version, event_id, event_type, data, metadata) VALUES ('x', 1, gen_random_uuid(), 'X', '` + string(data) + `', '{}')`,
-		`UPDATE ` + schema + `.bank_accounts SET balance = 0`,
+		`UPDATE ` + schema + `.` + testapp.ProjectionName + ` SET total = 0`,
 		`DELETE FROM ` + schema + `.checkpoints`,
 		`CREATE TABLE ` + schema + `.mine (x int)`,
 	} {

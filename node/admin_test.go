@@ -52,7 +52,7 @@ func TestAdminTokenRequired(t *testing.T) {
 		return resp.StatusCode
 	}
 	plain := &http.Client{Timeout: 5 * time.Second}
-	for _, path := range []string{"/", "/cluster", "/handlers", "/metrics", "/stats", "/overview", "/streams/account-A1", "/streams/account-A1/commands/c-1"} {
+	for _, path := range []string{"/", "/cluster", "/handlers", "/metrics", "/stats", "/overview", "/streams/counter-C1", "/streams/counter-C1/commands/c-1"} {
 		if code := get(plain, "GET", path, ""); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a token: %d, want 401", path, code)
 		}
@@ -63,7 +63,7 @@ func TestAdminTokenRequired(t *testing.T) {
 			t.Errorf("GET %s with the token: %d, want 200", path, code)
 		}
 	}
-	if code := get(plain, "POST", "/handlers/bank_accounts/reset", ""); code != http.StatusUnauthorized {
+	if code := get(plain, "POST", "/handlers/testapp_counters/reset", ""); code != http.StatusUnauthorized {
 		t.Errorf("POST reset without a token: %d, want 401", code)
 	}
 	if code := get(plain, "GET", "/healthz", ""); code != http.StatusOK {

@@ -13,7 +13,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/testapp"
 	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -85,7 +85,7 @@ func TestNodePrunesOutcomesWithARetention(t *testing.T) {
 	past = false
 	recordRejection(t, store, "b", "fresh")
 
-	n, err := Start(context.Background(), Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop(), Store: store})
+	n, err := Start(context.Background(), Options{App: testapp.App(), Config: cfg, Logger: zerolog.Nop(), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,10 @@ func startNode(t *testing.T, schema, prefix string, extra ...string) func() {
 	return stop
 }
 
-// A node with a master key file stores holder names encrypted, shows them in
-// bank_accounts, forgets them on ForgetAccountHolder; restarted with a new master key
-// and the old one as previous, it re-wraps every data key and still reads the names.
+// A node with a master key file stores notes (testapp's personal data) encrypted,
+// shows them in testapp_counters, forgets them on Forget; restarted with a new master
+// key and the old one as previous, it re-wraps every data key and still reads the
+// notes.
 func TestNodeCryptoShreddingAndRotation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL and NATS skipped in -short mode")
@@ -74,9 +75,9 @@ func TestNodeCryptoShreddingAndRotation(t *testing.T) {
 		}
 		return r
 	}
-	send("OpenAccount", map[string]any{"account_number": "N1", "initial_balance": 5, "holder_name": "Nina Simone"})
-	send("OpenAccount", map[string]any{"account_number": "N2", "initial_balance": 5, "holder_name": "Nat King Cole"})
-	send("OpenAccount", map[string]any{"account_number": "N3", "initial_balance": 5}) // an old client
+	send("Add", map[string]any{"id": "N1", "n": 5, "note": "Nina Simone"})
+	send("Add", map[string]any{"id": "N2", "n": 5, "note": "Nat King Cole"})
+	send("Add", map[string]any{"id": "N3", "n": 5}) // no personal data
 	q := func(sql string, args ...any) string {
 		t.Helper()
 		var out string
@@ -85,18 +86,18 @@ func TestNodeCryptoShreddingAndRotation(t *testing.T) {
 		}
 		return out
 	}
-	names := `SELECT string_agg(account_number || '=' || coalesce(holder_name, '-'), ',' ORDER BY account_number) FROM $S.bank_accounts`
+	names := `SELECT string_agg(id || '=' || coalesce(note, '-'), ',' ORDER BY id) FROM $S.testapp_counters`
 	if got := q(names); got != "N1=Nina Simone,N2=Nat King Cole,N3=-" {
-		t.Fatalf("bank_accounts: %s", got)
+		t.Fatalf("testapp_counters: %s", got)
 	}
 	if got := q(`SELECT count(*)::text FROM $S.events WHERE data::text LIKE '%Nina%' OR data::text LIKE '%Cole%'`); got != "0" {
 		t.Fatalf("%s events hold a name in plaintext", got)
 	}
-	send("ForgetAccountHolder", map[string]any{"account_number": "N1"})
+	send("Forget", map[string]any{"id": "N1"})
 	if got := q(names); got != "N1=-,N2=Nat King Cole,N3=-" {
-		t.Fatalf("bank_accounts after forget: %s", got)
+		t.Fatalf("testapp_counters after forget: %s", got)
 	}
-	if got := q(`SELECT string_agg(subject || '=' || coalesce(master_key_id, 'forgotten'), ',' ORDER BY subject) FROM $S.pii_keys`); got != "account:N1=forgotten,account:N2=old" {
+	if got := q(`SELECT string_agg(subject || '=' || coalesce(master_key_id, 'forgotten'), ',' ORDER BY subject) FROM $S.pii_keys`); got != "counter:N1=forgotten,counter:N2=old" {
 		t.Fatalf("pii_keys: %s", got)
 	}
 	stop()
@@ -108,33 +109,33 @@ func TestNodeCryptoShreddingAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ident := pgx.Identifier{schema}.Sanitize()
-	if _, err := db.Exec(ctx, `TRUNCATE `+ident+`.bank_accounts`); err != nil {
+	if _, err := db.Exec(ctx, `TRUNCATE `+ident+`.testapp_counters`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `UPDATE `+ident+`.checkpoints SET position = 0 WHERE name LIKE 'handler:bank_accounts#%'`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE `+ident+`.checkpoints SET position = 0 WHERE name LIKE 'handler:testapp_counters#%'`); err != nil {
 		t.Fatal(err)
 	}
 	startNode(t, schema, prefix, "--master-key-file="+keyFile, "--previous-master-keys="+oldKey)
-	if got := q(`SELECT string_agg(subject || '=' || coalesce(master_key_id, 'forgotten'), ',' ORDER BY subject) FROM $S.pii_keys`); got != "account:N1=forgotten,account:N2=new" {
+	if got := q(`SELECT string_agg(subject || '=' || coalesce(master_key_id, 'forgotten'), ',' ORDER BY subject) FROM $S.pii_keys`); got != "counter:N1=forgotten,counter:N2=new" {
 		t.Fatalf("pii_keys after rotation: %s", got)
 	}
-	// N2 rehydrates on the restarted node: its AccountOpened decrypts with the
-	// re-wrapped key (a failure would fail the command).
-	if r := send("DepositMoney", map[string]any{"account_number": "N2", "amount": 1}); r.AggregateVersion != 2 {
+	// N2 rehydrates on the restarted node: its Added decrypts with the re-wrapped key
+	// (a failure would fail the command).
+	if r := send("Add", map[string]any{"id": "N2", "n": 1}); r.AggregateVersion != 2 {
 		t.Fatalf("N2 at version %d", r.AggregateVersion)
 	}
 	testwait.For(t, 20*time.Second, func() error {
 		var got string
 		_ = db.QueryRow(ctx, strings.ReplaceAll(names, "$S", ident)).Scan(&got)
 		if got != "N1=-,N2=Nat King Cole,N3=-" {
-			return fmt.Errorf("rebuilt bank_accounts: %q", got)
+			return fmt.Errorf("rebuilt testapp_counters: %q", got)
 		}
 		return nil
 	})
 }
 
-// Without a master key a node refuses holder names (invalid, with a message that
-// says why) and serves everything else as before.
+// Without a master key a node refuses notes, testapp's personal data (invalid, with
+// a message that says why), and serves everything else as before.
 func TestNodeWithoutMasterKeyRefusesPersonalData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL and NATS skipped in -short mode")
@@ -144,17 +145,17 @@ func TestNodeWithoutMasterKeyRefusesPersonalData(t *testing.T) {
 	startNode(t, schema, prefix)
 	client := transport.NewClient(nc, transport.WithPrefix(prefix))
 	ctx := context.Background()
-	r, err := client.Send(ctx, "OpenAccount", map[string]any{"account_number": "P1", "holder_name": "Pat"}, transport.WithTimeout(10*time.Second))
+	r, err := client.Send(ctx, "Add", map[string]any{"id": "P1", "n": 1, "note": "Pat"}, transport.WithTimeout(10*time.Second))
 	if err != nil || r.Error == nil || r.Error.Code != "invalid" || !strings.Contains(r.Error.Message, "no master key") {
-		t.Fatalf("holder name without a master key: %+v %v", r.Error, err)
+		t.Fatalf("a note without a master key: %+v %v", r.Error, err)
 	}
 	for _, c := range []struct {
 		typ  string
 		body map[string]any
 	}{
-		{"OpenAccount", map[string]any{"account_number": "P1", "initial_balance": 3}},
-		{"ForgetAccountHolder", map[string]any{"account_number": "P1"}},
-		{"DepositMoney", map[string]any{"account_number": "P1", "amount": 2}},
+		{"Add", map[string]any{"id": "P1", "n": 3}},
+		{"Forget", map[string]any{"id": "P1"}},
+		{"Add", map[string]any{"id": "P1", "n": 2}},
 	} {
 		r, err := client.Send(ctx, c.typ, c.body, transport.WithTimeout(10*time.Second))
 		if err != nil || r.Error != nil {

@@ -11,22 +11,25 @@ import (
 
 	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/errcode"
-	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/internal/testapp"
 )
 
 // FuzzDecodeRequest feeds arbitrary subjects, headers and bodies through the request
-// decoder a node runs on every NATS message (parseRequest), then through the bank
-// router's DecodeTarget (what LocateCommand does), and through relayedCode (what a
-// forwarding node does with the owner's reply). None of them may panic, a refusal is
-// always code invalid, and an accepted request is a single JSON object within the
-// limits with a deadline no later than the maximum timeout.
+// decoder a node runs on every NATS message (parseRequest), then through a router's
+// DecodeTarget (what LocateCommand does; testapp's router, the runtime's test
+// application), and through relayedCode (what a forwarding node does with the
+// owner's reply). None of them may panic, a refusal is always code invalid, and an
+// accepted request is a single JSON object within the limits with a deadline no later
+// than the maximum timeout. A command the router decodes goes to the stream of the
+// identity it names; DecodeTarget refuses anything else as an unknown command type
+// or invalid (the corpus's older, bank-shaped inputs are unknown types to testapp).
 //
 // The seed corpus (testdata/fuzz/FuzzDecodeRequest plus the f.Add calls) runs with
 // every `go test`; run the fuzzer itself with
 //
 //	go test -run '^$' -fuzz FuzzDecodeRequest -fuzztime 10m ./transport/
 func FuzzDecodeRequest(f *testing.F) {
-	router := bank.NewRouter(bank.Config{})
+	router := testapp.NewRouter()
 	lim := limits{maxBody: 4096, defaultTimeout: 5 * time.Second, maxTimeout: 5 * time.Minute}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -37,18 +40,20 @@ func FuzzDecodeRequest(f *testing.F) {
 		body                                   string
 	}
 	for _, s := range []seed{
-		{"OpenAccount", false, "c-1", "", "", "", `{"account_number":"A1","initial_balance":100}`},
-		{"DepositMoney", false, "c-2", "strong", "2s", "", `{"account_number":"A1","amount":10}`},
-		{"WithdrawMoney", false, "", "eventual", "750ms", "2030-01-01T00:00:01Z", `{"account_number":"A1","amount":1e3}`},
-		{"TransferMoney", false, "", "", "", "", `{"transfer_id":"t1","from_account":"A1","to_account":"A2","amount":5}`},
-		{"CloseAccount", true, "c-3", "", "", "", `{"account_number":"A1"}`},
-		{"OpenAccount", false, "", "weird", "-1s", "yesterday", `{"account_number":"A1","unknown":true}`},
+		{"Add", false, "c-1", "", "", "", `{"id":"C1","n":100}`},
+		{"Add", false, "c-2", "strong", "2s", "", `{"id":"C1","n":10,"note":"Ann"}`},
+		{"Add", false, "", "eventual", "750ms", "2030-01-01T00:00:01Z", `{"id":"C1","n":1e3}`},
+		{"Forget", false, "", "", "", "", `{"id":"C1"}`},
+		{"Close", true, "c-3", "", "", "", `{"id":"C1"}`},
+		{"Add", false, "", "weird", "-1s", "yesterday", `{"id":"C1","unknown":true}`},
 		{"Nope", false, "", "", "10m", "", `[1,2,3]`},
 		{"", false, "", "", "", "", ``},
-		{"DepositMoney", false, "", "", "", "", `{"account_number":"A1","amount":"ten"} trailing`},
-		{"DepositMoney", false, "", "", "", "", "{\"account_number\":\"\xff\xfe\",\"amount\":1}"},
-		{"DepositMoney", false, "", "", "", "", `{"account_number":null}`},
-		{"OpenAccount", false, "", "", "", "", `{"account_number":"A1","initial_balance":99999999999999999999999}`},
+		{"Add", false, "", "", "", "", `{"id":"C1","n":"ten"} trailing`},
+		{"Add", false, "", "", "", "", "{\"id\":\"\xff\xfe\",\"n\":1}"},
+		{"Add", false, "", "", "", "", `{"id":null}`},
+		{"Add", false, "", "", "", "", `{"id":"C1","n":0}`},
+		{"Close", false, "", "", "", "", `{"id":""}`},
+		{"Add", false, "", "", "", "", `{"id":"C1","n":99999999999999999999999}`},
 	} {
 		f.Add(s.typ, s.forwarded, s.commandID, s.consistency, s.timeout, s.dline, []byte(s.body))
 	}
@@ -104,8 +109,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		cmd, target, err := router.DecodeTarget(req.CommandType, req.Body)
 		switch {
 		case err == nil:
-			if cmd == nil || target.StreamID == "" {
-				t.Fatalf("decoded %T with an empty target %+v", cmd, target)
+			if cmd == nil || target.AggregateID == "" || target.StreamID != testapp.StreamPrefix+target.AggregateID || target.CommandType != req.CommandType {
+				t.Fatalf("decoded %T of %q with target %+v", cmd, req.CommandType, target)
 			}
 		case errors.Is(err, aggregate.ErrUnknownCommand), errors.Is(err, aggregate.ErrInvalid):
 		default:

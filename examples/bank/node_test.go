@@ -1,46 +1,96 @@
-package node
+package bank_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/examples/bank"
+	"github.com/ringleader-go/ringleader/handlers"
+	"github.com/ringleader-go/ringleader/handlers/process"
+	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
+	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/scheduler"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
 
-// TestInMemoryNodeSchedules: a node on an in-memory event store keeps its
+// metricValue reads one unlabelled metric from a node's admin /metrics.
+func metricValue(admin, name string) (float64, error) {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /metrics", name)
+}
+
+// TestInMemoryNodeSchedules: a bank node on an in-memory event store keeps its
 // schedules in memory and fires them all: a scheduled deposit takes effect once
 // under its schedule id, and transfers racing a 1ms expiry end completed or failed
 // with money conserved and no expiry left pending.
 func TestInMemoryNodeSchedules(t *testing.T) {
 	nc := natstest.Connect(t)
 	prefix := natstest.Prefix(t)
+	admin := fmt.Sprintf("127.0.0.1:%d", testport.Free(t))
+	app := bank.App()
 	cfg, err := config.Load([]string{"--node-id=m1", "--nats=" + natstest.URL(), "--prefix=" + prefix, "--dsn=memory",
-		"--cluster=none", "--admin-addr=off", "--transfer-timeout=1ms", "--scheduler-poll=100ms"}, func(string) string { return "" }, io.Discard, bank.App().Settings...)
+		"--cluster=none", "--admin-addr=" + admin, "--transfer-timeout=1ms", "--scheduler-poll=100ms"}, func(string) string { return "" }, io.Discard, app.Settings...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The node's scheduler, as the node hands it to the bank's handlers.
+	var (
+		mu    sync.Mutex
+		sched process.Scheduler
+	)
+	bankHandlers := app.Handlers
+	app.Handlers = func(h ringleader.Host) ([]handlers.Registrant, error) {
+		mu.Lock()
+		sched = h.Scheduler
+		mu.Unlock()
+		return bankHandlers(h)
 	}
 	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
 	ctx := context.Background()
-	n, err := Start(ctx, Options{App: bank.App(), Config: cfg, Logger: zerolog.Nop(), Store: store})
+	n, err := node.Start(ctx, node.Options{App: app, Config: cfg, Logger: zerolog.Nop(), Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
-	if !n.privateSchedules || len(n.firer.Owned()) != scheduler.Partitions {
-		t.Fatalf("private %v, owns %d partitions", n.privateSchedules, len(n.firer.Owned()))
+	mu.Lock()
+	schedules, private := sched.(*scheduler.MemStore)
+	mu.Unlock()
+	if !private {
+		t.Fatalf("the node's schedules are a %T, want a *scheduler.MemStore beside an in-memory store", sched)
 	}
+	testwait.For(t, 10*time.Second, func() error {
+		owned, err := metricValue(n.AdminAddr(), "ringleader_schedule_partitions_owned")
+		if err == nil && owned != scheduler.Partitions {
+			err = fmt.Errorf("the node fires %v schedule partitions, want all %d", owned, scheduler.Partitions)
+		}
+		return err
+	})
 
 	client := transport.NewClient(nc, transport.WithPrefix(prefix))
 	send := func(typ string, cmd any, id string) {
@@ -53,11 +103,11 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 	send("OpenAccount", bank.OpenAccount{AccountNumber: "A", InitialBalance: 100}, "open-A")
 	send("OpenAccount", bank.OpenAccount{AccountNumber: "B", InitialBalance: 100}, "open-B")
 
-	if _, err := n.schedules.ScheduleOnce(ctx, scheduler.Request{ID: "gift", CommandType: "DepositMoney",
+	if _, err := schedules.ScheduleOnce(ctx, scheduler.Request{ID: "gift", CommandType: "DepositMoney",
 		Command: bank.DepositMoney{AccountNumber: "B", Amount: 5}, DueAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.schedules.ScheduleOnce(ctx, scheduler.Request{ID: "bad", CommandType: "NoSuchCommand",
+	if _, err := schedules.ScheduleOnce(ctx, scheduler.Request{ID: "bad", CommandType: "NoSuchCommand",
 		Command: map[string]any{}, DueAt: time.Now()}); err == nil {
 		t.Fatal("an unknown command type was scheduled")
 	}
@@ -69,9 +119,9 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 		}
 		send("TransferMoney", bank.TransferMoney{TransferID: fmt.Sprintf("t%d", i), FromAccount: from, ToAccount: to, Amount: int64(10 + i)}, fmt.Sprintf("t%d", i))
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		for i := range transfers {
-			s, err := n.schedules.(*scheduler.MemStore).Get(ctx, bank.ExpireScheduleID(fmt.Sprintf("t%d", i)))
+			s, err := schedules.Get(ctx, bank.ExpireScheduleID(fmt.Sprintf("t%d", i)))
 			if err != nil {
 				return err
 			}
@@ -79,7 +129,7 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 				return fmt.Errorf("%s pending", s.ID)
 			}
 		}
-		if s, _ := n.schedules.(*scheduler.MemStore).Get(ctx, "gift"); s.State != scheduler.Fired {
+		if s, _ := schedules.Get(ctx, "gift"); s.State != scheduler.Fired {
 			return fmt.Errorf("gift is %s", s.State)
 		}
 		events, err := bank.ReadAllEvents(ctx, store)
@@ -126,10 +176,4 @@ func TestInMemoryNodeSchedules(t *testing.T) {
 	if gifts != 1 {
 		t.Fatalf("%d events of the scheduled deposit, want 1", gifts)
 	}
-}
-
-// waitFor polls cond until it returns nil, failing t after total.
-func waitFor(t testing.TB, total time.Duration, cond func() error) {
-	t.Helper()
-	testwait.For(t, total, cond)
 }
