@@ -56,7 +56,7 @@ type Config struct {
 	GossipKey string `json:"gossip_key"`
 	// GossipKeysExtra are further gossip keys (base64 each) that decrypt but never
 	// encrypt: the memberlist keyring holds GossipKey as its primary key and these as
-	// secondary ones, so keys can be rotated without a cluster split (README,
+	// secondary ones, so keys can be rotated without a cluster split (docs/security.md,
 	// "Rotating the gossip key"). They need GossipKey.
 	GossipKeysExtra []string `json:"gossip_keys_extra"`
 	// GossipAllowedCIDRs, if set, restricts the source networks that may gossip with
@@ -122,7 +122,7 @@ type Config struct {
 	MasterKeyFile string `json:"master_key_file"`
 	// PreviousMasterKeys are older master keys ("<id>:<base64>" each), still accepted
 	// for unwrapping; at start-up the node re-wraps every data key still under one of
-	// them with MasterKey (rotation, see the README). Optional.
+	// them with MasterKey (rotation: docs/crypto-shredding.md). Optional.
 	PreviousMasterKeys []string `json:"previous_master_keys"`
 	// App holds the values of the application's own settings (the ones given to
 	// Load), which the node hands to the application.

@@ -7,7 +7,7 @@
 --
 -- Run it as a superuser (or a role with CREATEROLE) in the application database, then
 -- set passwords (\password ringleader_writer) or use certificate authentication, and
--- connect with sslmode=verify-full (see the README). Procedure (every step idempotent):
+-- connect with sslmode=verify-full (see docs/security.md#postgresql). Procedure (every step idempotent):
 --   1. psql -f postgres-roles.sql         (roles, the schema, grants on what exists)
 --   2. node migrate --dsn "postgres://ringleader_migrator@db/app?sslmode=verify-full"
 --   3. psql -f postgres-roles.sql again   (after every release that migrates: it

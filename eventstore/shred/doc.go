@@ -48,7 +48,7 @@
 // Keys wraps new data keys with KeysConfig.Master and unwraps with it or any of
 // KeysConfig.Previous. Keys.RotateMaster re-wraps every data key not wrapped by the
 // current master in one transaction. The node does that at start-up when previous
-// master keys are configured; see the README for the rolling procedure.
+// master keys are configured; docs/crypto-shredding.md gives the rolling procedure.
 //
 // # Snapshots
 //
