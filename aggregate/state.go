@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/ringleader-go/ringleader/eventstore"
 )
 
 // State is an aggregate's state: user code, pure, no I/O, no clock.
@@ -122,4 +124,16 @@ func (t *Type) cloneState(s State) (any, error) {
 		return nil, fmt.Errorf("aggregate: copy state of %s: %w", t.name, err)
 	}
 	return c, nil
+}
+
+// EncodeEvent encodes event, a value (or pointer) of one of the type's registered
+// event types, as the store keeps it: its registered name and its JSON. Tests use it
+// to write an aggregate's history (ringtest.Given); the dispatcher encodes the
+// events Execute returns the same way.
+func (t *Type) EncodeEvent(event any) (eventstore.EventData, error) {
+	out, err := t.events.encode([]any{event}, nil)
+	if err != nil {
+		return eventstore.EventData{}, err
+	}
+	return out[0], nil
 }
