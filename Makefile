@@ -16,9 +16,11 @@ build:
 ## missing service fails the run instead of skipping tests. This includes the chaos
 ## suite's CI smoke subset (test/chaos: a dual-ownership partition, a kill -9 and the
 ## check that a build without the version check is caught, about a minute and a half;
-## it needs root and iptables).
+## it needs root and iptables). The shop example is a Go module of its own, which
+## `go test ./...` at the root does not enter: its tests run after.
 test: lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd examples/shop && $(GO) test -race -count=1 -timeout 10m ./...
 
 ## test-short: the tests without the race detector, for a quick loop
 test-short:
@@ -71,6 +73,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt wants to rewrite:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd examples/shop && $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
