@@ -139,4 +139,3 @@ func freePorts(t *testing.T, n int) []int {
 	}
 	return out
 }
-
