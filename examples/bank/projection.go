@@ -49,29 +49,30 @@ type accountChange struct {
 
 // accountChangeOf reports whether v, a decoded event of stream streamID, is an
 // account event and what it changes.
-func accountChangeOf(streamID string, v any) (c accountChange, ok bool) {
+func accountChangeOf(streamID string, v any) (accountChange, bool) {
 	account, ok := strings.CutPrefix(streamID, AccountStreamPrefix)
 	if !ok {
 		return accountChange{}, false
 	}
-	defer func() {
-		if c.accountNumber == "" {
-			c.accountNumber = account
-		}
-	}()
+	var c accountChange
 	switch e := v.(type) {
 	case AccountOpened:
-		return accountChange{accountNumber: e.AccountNumber, opened: true, balance: e.InitialBalance, holderName: e.HolderName}, true
+		c = accountChange{accountNumber: e.AccountNumber, opened: true, balance: e.InitialBalance, holderName: e.HolderName}
 	case MoneyDeposited:
-		return accountChange{accountNumber: e.AccountNumber, delta: e.Amount, balance: e.Balance, recorded: true}, true
+		c = accountChange{accountNumber: e.AccountNumber, delta: e.Amount, balance: e.Balance, recorded: true}
 	case MoneyWithdrawn:
-		return accountChange{accountNumber: e.AccountNumber, delta: -e.Amount, balance: e.Balance, recorded: true}, true
+		c = accountChange{accountNumber: e.AccountNumber, delta: -e.Amount, balance: e.Balance, recorded: true}
 	case AccountClosed:
-		return accountChange{accountNumber: e.AccountNumber, closed: true}, true
+		c = accountChange{accountNumber: e.AccountNumber, closed: true}
 	case AccountHolderForgotten:
-		return accountChange{accountNumber: e.AccountNumber, forgotten: true}, true
+		c = accountChange{accountNumber: e.AccountNumber, forgotten: true}
+	default:
+		return accountChange{}, false
 	}
-	return accountChange{}, false
+	if c.accountNumber == "" {
+		c.accountNumber = account // the stream names the account too
+	}
+	return c, true
 }
 
 const accountsDDL = `CREATE TABLE IF NOT EXISTS bank_accounts (
