@@ -2,171 +2,73 @@ package node
 
 import (
 	"context"
-	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/cluster"
-	"github.com/ringleader-go/ringleader/handlers"
 )
 
-//go:embed dashboard.html
-var dashboardHTML []byte
-
-// ClusterView is the JSON of /cluster: members and ring ownership as this node sees
-// them.
-type ClusterView struct {
-	// Node is the id of the node answering.
-	Node string `json:"node"`
-	// Mode is the cluster mode (gossip or none).
-	Mode string `json:"mode"`
-	// Members are the cluster's members.
-	Members []MemberView `json:"members"`
-	// Ring describes the placement ring.
-	Ring RingView `json:"ring"`
-	// Key and Owner answer /cluster?key=…: which node owns that key (a stream id).
-	Key   string `json:"key,omitempty"`
-	Owner string `json:"owner,omitempty"`
-	// Partition is the ring partition of Key.
-	Partition *int `json:"partition,omitempty"`
-}
-
-// MemberView is one member in ClusterView.
-type MemberView struct {
-	ID         string `json:"id"`
-	AdminAddr  string `json:"admin,omitempty"`
-	Version    string `json:"version,omitempty"`
-	Partitions int    `json:"partitions"`
-}
-
-// RingView is the ring in ClusterView.
-type RingView struct {
-	Fingerprint string `json:"fingerprint"`
-	Partitions  int    `json:"partitions"`
-	// Owners lists the owner node of each partition, by partition number.
-	Owners []string `json:"owners"`
-}
-
+// startAdmin starts the admin listener (package admin) unless it is turned off.
 func (n *Node) startAdmin() error {
 	if !n.cfg.AdminEnabled() {
 		return nil
 	}
-	ln, err := net.Listen("tcp", n.cfg.AdminAddr)
-	if err != nil {
-		return fmt.Errorf("node: admin listener on %s: %w", n.cfg.AdminAddr, err)
-	}
-	n.adminAddr = ln.Addr().String()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", n.handleHealth)
-	mux.HandleFunc("GET /cluster", n.handleCluster)
-	mux.HandleFunc("GET /handlers", n.handleHandlers)
-	mux.HandleFunc("POST /handlers/{name}/reset", n.handleReset)
-	mux.HandleFunc("GET /stats", n.handleStats)
-	mux.HandleFunc("GET /overview", n.handleOverview)
-	mux.HandleFunc("GET /streams/{id}", n.handleStream)
-	mux.HandleFunc("GET /streams/{id}/commands/{command}", n.handleCommand)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(dashboardHTML)
-	})
 	token, err := n.cfg.AdminTokenValue()
 	if err != nil {
-		_ = ln.Close()
 		return err
 	}
-	n.adminToken = token
-	n.admin = &http.Server{Handler: requireToken(token, mux), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := n.admin.Serve(ln); err != nil && err != http.ErrServerClosed {
-			n.log.Error().Err(err).Msg("admin listener failed")
-		}
-	}()
+	n.admin, err = admin.Serve(admin.Config{
+		Addr:    n.cfg.AdminAddr,
+		Token:   token,
+		Node:    adminNode{n},
+		Store:   n.store,
+		Metrics: n.registry(),
+		Logger:  n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.adminAddr = n.admin.Addr()
 	return nil
 }
 
-// handleHealth answers 200 when the node takes commands (it has started and is not
-// shutting down) and can reach NATS and its event store.
-func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	status := map[string]any{"node": n.cfg.NodeID, "ready": n.ready.Load()}
-	healthy := n.ready.Load()
+// adminNode is the node as the admin endpoints read it (admin.Node).
+type adminNode struct{ n *Node }
+
+// ID implements admin.Node.
+func (a adminNode) ID() string { return a.n.cfg.NodeID }
+
+// Health implements admin.Node: ready, and NATS and the event store reachable.
+func (a adminNode) Health(ctx context.Context) admin.HealthView {
+	n := a.n
+	h := admin.HealthView{Node: n.cfg.NodeID, Ready: n.ready.Load(), NATS: "connected", Store: "ok"}
+	h.OK = h.Ready
 	if n.nc == nil || !n.nc.IsConnected() {
-		healthy = false
-		status["nats"] = "disconnected"
-	} else {
-		status["nats"] = "connected"
+		h.OK, h.NATS = false, "disconnected"
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
 	if _, err := n.store.HeadPosition(ctx); err != nil {
-		healthy = false
-		status["store"] = err.Error()
-	} else {
-		status["store"] = "ok"
+		h.OK, h.Store = false, err.Error()
 	}
-	status["ok"] = healthy
-	code := http.StatusOK
-	if !healthy {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, status)
+	return h
 }
 
-func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, n.clusterView(r.URL.Query().Get("key")))
-}
-
-// handleHandlers lists every handler partition: checkpoint, lag, and whether it runs
-// here.
-func (n *Node) handleHandlers(w http.ResponseWriter, r *http.Request) {
-	view, err := n.handlersStatus(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, view)
-}
-
-// handleReset replays a handler from its start (a projection rebuild).
-func (n *Node) handleReset(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
-	defer cancel()
-	err := n.runner.Reset(ctx, name)
-	code := http.StatusOK
-	switch {
-	case errors.Is(err, handlers.ErrUnknownHandler):
-		code = http.StatusNotFound
-	case err != nil:
-		code = http.StatusInternalServerError
-	}
-	reply := resetReply{Handler: name, Reset: err == nil}
-	if err != nil {
-		reply.Error = err.Error()
-	}
-	writeJSON(w, code, reply)
-}
-
-func (n *Node) clusterView(key string) ClusterView {
+// Cluster implements admin.Node.
+func (a adminNode) Cluster(key string) admin.ClusterView {
+	n := a.n
 	ring := n.ring.Load()
 	owners := ring.PartitionOwners()
 	counts := map[string]int{}
 	for _, o := range owners {
 		counts[o]++
 	}
-	view := ClusterView{
+	view := admin.ClusterView{
 		Node: n.cfg.NodeID,
 		Mode: n.cfg.Cluster,
-		Ring: RingView{Fingerprint: ring.Fingerprint(), Partitions: ring.PartitionCount(), Owners: owners},
+		Ring: admin.RingView{Fingerprint: ring.Fingerprint(), Partitions: ring.PartitionCount(), Owners: owners},
 	}
 	for _, m := range n.Members() {
-		mv := MemberView{ID: m.ID, Partitions: counts[m.ID]}
+		mv := admin.MemberView{ID: m.ID, Partitions: counts[m.ID]}
 		if meta, err := cluster.DecodeMeta(m); err == nil {
 			mv.AdminAddr, mv.Version = meta.AdminAddr, meta.Version
 		} else if m.ID == n.cfg.NodeID {
@@ -182,10 +84,37 @@ func (n *Node) clusterView(key string) ClusterView {
 	return view
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// Handlers implements admin.Node: the runner's status with each partition's ring
+// owner.
+func (a adminNode) Handlers(ctx context.Context) ([]admin.HandlerPartitionRow, error) {
+	statuses, err := a.n.runner.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ring := a.n.ring.Load()
+	rows := make([]admin.HandlerPartitionRow, len(statuses))
+	for i, s := range statuses {
+		rows[i].PartitionStatus = s
+		if owner, ok := ring.Owner(s.Key); ok {
+			rows[i].RingOwner = owner.ID
+		}
+	}
+	return rows, nil
+}
+
+// ResetHandler implements admin.Node.
+func (a adminNode) ResetHandler(ctx context.Context, name string) error {
+	return a.n.runner.Reset(ctx, name)
+}
+
+// Stats implements admin.Node.
+func (a adminNode) Stats() admin.StatsView {
+	n := a.n
+	byType, ok, failed := n.metrics.counts.snapshot()
+	v := admin.StatsView{Node: n.cfg.NodeID, Time: time.Now().UTC(), Commands: byType, CommandsOK: ok, CommandsFailed: failed,
+		RingMoves: n.metrics.moveCount.Load()}
+	if n.dispatcher != nil {
+		v.LiveAggregates = n.dispatcher.Stats().Live
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/testapp"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/node"
+	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
 
@@ -86,5 +90,81 @@ func TestAdminTokenRequired(t *testing.T) {
 	}
 	if code := get(browser, "GET", "/cluster", ""); code != http.StatusOK {
 		t.Errorf("GET /cluster with the dashboard's cookie: %d, want 200", code)
+	}
+}
+
+// TestAdminEndpointsReadTheNode: the admin API (package admin) serves what the node
+// provides: its health, ring, handlers, counters and store.
+func TestAdminEndpointsReadTheNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL and NATS skipped in -short mode")
+	}
+	prefix := natstest.Prefix(t)
+	n := startAdminNode(t, "--prefix="+prefix)
+	client := transport.NewClient(natstest.Connect(t), transport.WithPrefix(prefix))
+	ctx := context.Background()
+	if reply, err := client.Send(ctx, "Add", testapp.Add{ID: "C1", N: 3}, transport.WithCommandID("c-1")); err != nil || !reply.OK {
+		t.Fatalf("Add: %+v %v", reply, err)
+	}
+	if reply, err := client.Send(ctx, "Close", testapp.Close{ID: "C1"}, transport.WithCommandID("c-2")); err != nil || reply.Code() != "rejected" {
+		t.Fatalf("Close: %+v %v", reply, err)
+	}
+	base := "http://" + n.AdminAddr()
+	get := func(method, path string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %d: %v", method, path, resp.StatusCode, err)
+		}
+		return resp.StatusCode
+	}
+
+	var h admin.HealthView
+	if code := get("GET", "/healthz", &h); code != http.StatusOK || h != (admin.HealthView{Node: "admin1", OK: true, Ready: true, NATS: "connected", Store: "ok"}) {
+		t.Errorf("/healthz: %d %+v", code, h)
+	}
+	var cv admin.ClusterView
+	if code := get("GET", "/cluster?key=counter-C1", &cv); code != http.StatusOK || cv.Node != "admin1" || cv.Mode != "none" ||
+		cv.Owner != "admin1" || cv.Partition == nil || len(cv.Members) != 1 || cv.Members[0].AdminAddr != n.AdminAddr() ||
+		cv.Members[0].Partitions != cv.Ring.Partitions || len(cv.Ring.Owners) != cv.Ring.Partitions {
+		t.Errorf("/cluster?key=: %d %+v", code, cv)
+	}
+	var hv admin.HandlersView
+	if code := get("GET", "/handlers", &hv); code != http.StatusOK || hv.Node != "admin1" || len(hv.Partitions) == 0 ||
+		hv.Partitions[0].Handler != testapp.ProjectionName || hv.Partitions[0].RingOwner != "admin1" {
+		t.Errorf("/handlers: %d %+v", code, hv)
+	}
+	var reset struct {
+		Reset bool   `json:"reset"`
+		Error string `json:"error"`
+	}
+	if code := get("POST", "/handlers/nope/reset", &reset); code != http.StatusNotFound || reset.Reset {
+		t.Errorf("reset of an unknown handler: %d %+v, want 404", code, reset)
+	}
+	if code := get("POST", "/handlers/"+testapp.ProjectionName+"/reset", &reset); code != http.StatusOK || !reset.Reset {
+		t.Errorf("reset: %d %+v", code, reset)
+	}
+	var sv admin.StatsView
+	if code := get("GET", "/stats", &sv); code != http.StatusOK || sv.Node != "admin1" || sv.CommandsOK != 1 || sv.CommandsFailed != 1 ||
+		sv.Commands["Close"]["rejected"] != 1 || sv.LiveAggregates != 1 {
+		t.Errorf("/stats: %d %+v", code, sv)
+	}
+	var ov admin.OverviewView
+	if code := get("GET", "/overview", &ov); code != http.StatusOK || ov.Stats["admin1"].CommandsOK != 1 || len(ov.Handlers) == 0 {
+		t.Errorf("/overview: %d %+v", code, ov)
+	}
+	var stream admin.StreamView
+	if code := get("GET", "/streams/counter-C1", &stream); code != http.StatusOK || len(stream.Events) != 1 || stream.Events[0].Type != "Added" {
+		t.Errorf("/streams/counter-C1: %d %+v", code, stream)
+	}
+	var command admin.CommandView
+	if code := get("GET", "/streams/counter-C1/commands/c-2", &command); code != http.StatusOK || command.Outcome == nil ||
+		command.Outcome.Code != "rejected" {
+		t.Errorf("/streams/counter-C1/commands/c-2: %d %+v", code, command)
 	}
 }

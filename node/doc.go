@@ -19,10 +19,11 @@
 //
 // # Admin listener
 //
-// admin.go and adminview.go serve /healthz, /cluster, /handlers, the reset, /stats,
-// /overview, /streams/{id}, /metrics and the embedded dashboard (dashboard.html,
-// which draws /overview). With an admin token every request but /healthz must carry
-// it (security.go): a bearer header, or the cookie the dashboard's ?token= sets.
+// Package admin serves the admin HTTP API (/healthz, /cluster, /handlers, the reset,
+// /stats, /overview, /streams/{id}, /metrics and the dashboard) and defines its JSON.
+// The node starts it on --admin-addr with the admin token (admin.go) and provides
+// what the endpoints read through admin.Node: its health, ring, handler partitions
+// and counters, besides its event store and Prometheus registry.
 //
 // # Lifecycle
 //

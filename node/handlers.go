@@ -175,23 +175,3 @@ func (c *handlerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, running, s.Handler, p)
 	}
 }
-
-// HandlersView is the JSON of /handlers.
-type HandlersView struct {
-	// Node is the id of the node answering.
-	Node string `json:"node"`
-	// Partitions are every handler partition, in registration and partition order.
-	Partitions []HandlerPartitionRow `json:"partitions"`
-}
-
-func (n *Node) handlersStatus(ctx context.Context) (HandlersView, error) {
-	rows, err := n.handlerRows(ctx)
-	return HandlersView{Node: n.cfg.NodeID, Partitions: rows}, err
-}
-
-// resetReply is the JSON answer of POST /handlers/{name}/reset.
-type resetReply struct {
-	Handler string `json:"handler"`
-	Reset   bool   `json:"reset"`
-	Error   string `json:"error,omitempty"`
-}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,3 +132,50 @@ func decisionName(d handlers.Decision) string {
 
 // Forwarded implements transport.Observer.
 func (m *metrics) Forwarded(toNode string) { m.forwards.WithLabelValues(toNode).Inc() }
+
+// commandCounts counts the commands a node answered, by type and outcome code, for
+// /stats (the same numbers as ringleader_commands_total, without a scrape parser).
+type commandCounts struct {
+	mu     sync.Mutex
+	counts map[string]map[string]int64 // type → code → count
+}
+
+// maxCountedTypes bounds the command types /stats tells apart: the type comes from
+// the subject a client chose, so past this many the rest count as "(other)".
+const maxCountedTypes = 100
+
+func (c *commandCounts) add(commandType, code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = map[string]map[string]int64{}
+	}
+	if _, seen := c.counts[commandType]; !seen && len(c.counts) >= maxCountedTypes {
+		commandType = "(other)"
+	}
+	m := c.counts[commandType]
+	if m == nil {
+		m = map[string]int64{}
+		c.counts[commandType] = m
+	}
+	m[code]++
+}
+
+func (c *commandCounts) snapshot() (byType map[string]map[string]int64, ok, failed int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byType = make(map[string]map[string]int64, len(c.counts))
+	for typ, codes := range c.counts {
+		cp := make(map[string]int64, len(codes))
+		for code, n := range codes {
+			cp[code] = n
+			if code == "ok" {
+				ok += n
+			} else {
+				failed += n
+			}
+		}
+		byType[typ] = cp
+	}
+	return byType, ok, failed
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader"
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/cluster"
 	"github.com/ringleader-go/ringleader/config"
@@ -82,9 +82,8 @@ type Node struct {
 	// rebalance serialises passivations after ring changes.
 	rebalance sync.Mutex
 
-	admin      *http.Server
-	adminAddr  string
-	adminToken string // "" when none is required
+	admin     *admin.Server // nil when disabled
+	adminAddr string
 	// ready is set once the node takes commands; /healthz reports it.
 	ready atomic.Bool
 

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
 	"github.com/ringleader-go/ringleader/eventstore/shred"
@@ -284,9 +285,9 @@ func waitForCluster(ctx context.Context, admins []string, want int, limit time.D
 	}
 }
 
-func fetchCluster(ctx context.Context, admin, key string) (node.ClusterView, error) {
-	var view node.ClusterView
-	u := "http://" + admin + "/cluster"
+func fetchCluster(ctx context.Context, addr, key string) (admin.ClusterView, error) {
+	var view admin.ClusterView
+	u := "http://" + addr + "/cluster"
 	if key != "" {
 		u += "?key=" + key
 	}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ringleader-go/ringleader/node"
+	"github.com/ringleader-go/ringleader/admin"
 )
 
 // adminClient talks to one node's admin listener.
@@ -96,7 +96,7 @@ func cmdMembers(ctx context.Context, args []string, env func(string) string, std
 	if err != nil {
 		return err
 	}
-	var v node.ClusterView
+	var v admin.ClusterView
 	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func cmdRing(ctx context.Context, args []string, env func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	var v node.ClusterView
+	var v admin.ClusterView
 	if err := c.do(ctx, http.MethodGet, "/cluster", &v); err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func cmdHandlers(ctx context.Context, args []string, env func(string) string, st
 	if err != nil {
 		return err
 	}
-	var v node.HandlersView
+	var v admin.HandlersView
 	if err := c.do(ctx, http.MethodGet, "/handlers", &v); err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 		if *limit > 0 && *limit-shown < page {
 			page = *limit - shown
 		}
-		var v node.StreamView
+		var v admin.StreamView
 		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/streams/%s?from=%d&limit=%d", url.PathEscape(stream), next, page), &v); err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 const eventsHeader = "VERSION\tPOSITION\tTYPE\tCREATED\tDATA"
 
 // printEvent writes one row of an event table.
-func printEvent(w io.Writer, e node.StreamEvent) {
+func printEvent(w io.Writer, e admin.StreamEvent) {
 	fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", e.StreamVersion, e.GlobalPosition, e.Type, e.CreatedAt.Format(time.RFC3339), e.Data)
 }
 
@@ -234,7 +234,7 @@ func cmdCommand(ctx context.Context, args []string, env func(string) string, std
 		return usageErr("rl command [--admin host:port] [--token T] [--json] <stream> <command-id>")
 	}
 	stream, command := fs.Arg(0), fs.Arg(1)
-	var v node.CommandView
+	var v admin.CommandView
 	if err := newAdminClient(*addr, *token).do(ctx, http.MethodGet,
 		fmt.Sprintf("/streams/%s/commands/%s", url.PathEscape(stream), url.PathEscape(command)), &v); err != nil {
 		return err

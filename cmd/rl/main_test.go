@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
@@ -153,7 +154,7 @@ func TestSendMembersRingHandlersEvents(t *testing.T) {
 		t.Fatalf("command w-1: code %d\n%s%s", code, out, errs)
 	}
 	out, errs, code = w.rl(t, "", "command", "--json", "account-A1", "w-1")
-	var cv node.CommandView
+	var cv admin.CommandView
 	if code != 0 || json.Unmarshal([]byte(out), &cv) != nil || cv.Outcome == nil || cv.Outcome.Code != "rejected" || len(cv.Events) != 0 {
 		t.Fatalf("command --json w-1: code %d\n%s%s", code, out, errs)
 	}

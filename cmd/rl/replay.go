@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ringleader-go/ringleader/node"
+	"github.com/ringleader-go/ringleader/admin"
 )
 
 // cmdReplay resets a handler (a projection is rebuilt from the start of the store)
@@ -51,7 +51,7 @@ func cmdReplay(ctx context.Context, args []string, env func(string) string, stdo
 	ticker := time.NewTicker(*interval)
 	defer ticker.Stop()
 	for {
-		var v node.HandlersView
+		var v admin.HandlersView
 		if err := c.do(ctx, http.MethodGet, "/handlers", &v); err != nil {
 			return err
 		}

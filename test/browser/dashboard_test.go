@@ -16,10 +16,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
-	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -153,11 +153,11 @@ func TestDashboardShowsClusterInChromium(t *testing.T) {
 	prefix := "browser" + hex.EncodeToString(suffix)
 	admins, stop := startCluster(t, 3, schema, prefix)
 
-	var want node.ClusterView
+	var want admin.ClusterView
 	waitFor(t, 60*time.Second, "3 members on one ring", func() error {
 		fps := map[string]bool{}
 		for _, a := range admins {
-			var v node.ClusterView
+			var v admin.ClusterView
 			if err := getJSON(a, "/cluster", &v); err != nil {
 				return err
 			}

@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
+	"github.com/ringleader-go/ringleader/admin"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
 	"github.com/ringleader-go/ringleader/internal/testport"
 	"github.com/ringleader-go/ringleader/internal/testwait"
-	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/test/nodebin"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
@@ -138,9 +138,9 @@ func (e *env) node(id string) *proc {
 	return e.nodes[id]
 }
 
-func getCluster(admin, key string) (node.ClusterView, error) {
-	var v node.ClusterView
-	u := "http://" + admin + "/cluster"
+func getCluster(addr, key string) (admin.ClusterView, error) {
+	var v admin.ClusterView
+	u := "http://" + addr + "/cluster"
 	if key != "" {
 		u += "?key=" + key
 	}

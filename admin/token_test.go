@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"net/http"
@@ -31,7 +31,7 @@ func TestRequireToken(t *testing.T) {
 			req.Header.Set("Authorization", c.auth)
 		}
 		if c.cookie != "" {
-			req.AddCookie(&http.Cookie{Name: AdminTokenCookie, Value: c.cookie})
+			req.AddCookie(&http.Cookie{Name: TokenCookie, Value: c.cookie})
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

@@ -1,0 +1,133 @@
+package admin
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+)
+
+//go:embed dashboard.html
+var dashboardHTML []byte
+
+// Node is what the admin endpoints read of the node they serve. Its methods are
+// called from concurrent requests.
+type Node interface {
+	// ID is the node's id.
+	ID() string
+	// Health reports whether the node takes commands and reaches NATS and its event
+	// store (/healthz); ctx bounds the checks.
+	Health(ctx context.Context) HealthView
+	// Cluster is the membership and ring as the node sees them (/cluster), with the
+	// owner of key when key is not "".
+	Cluster(key string) ClusterView
+	// Handlers are the node's handler partitions (/handlers, /overview).
+	Handlers(ctx context.Context) ([]HandlerPartitionRow, error)
+	// ResetHandler replays handler name from its start. An error wrapping
+	// handlers.ErrUnknownHandler is answered 404.
+	ResetHandler(ctx context.Context, name string) error
+	// Stats are the node's counters (/stats, /overview).
+	Stats() StatsView
+}
+
+// Store is the part of the event store the stream endpoints read. Personal data is
+// shown as the store returns it: give the node's decrypting store for an operator's
+// view.
+type Store interface {
+	eventstore.StreamReader
+	eventstore.CommandIndex
+	// ReadOutcome is eventstore.OutcomeStore's.
+	ReadOutcome(ctx context.Context, streamID, commandID string) (*eventstore.CommandOutcome, error)
+}
+
+// Config is what the admin API serves.
+type Config struct {
+	// Addr is the listen address (host:port; port 0 picks a free one). Serve only.
+	Addr string
+	// Token, when not "", is required of every request but GET /healthz.
+	Token string
+	// Node is the node served. Required.
+	Node Node
+	// Store is read by /streams/... Required.
+	Store Store
+	// Metrics are served at /metrics (nil: none).
+	Metrics prometheus.Gatherer
+	// Logger receives the listener's failure, should it fail after starting. Serve
+	// only.
+	Logger zerolog.Logger
+}
+
+// Handler returns the admin API as an http.Handler, the token check included.
+func Handler(cfg Config) http.Handler {
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = prometheus.NewRegistry()
+	}
+	e := &endpoints{node: cfg.Node, store: cfg.Store, token: cfg.Token}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", e.health)
+	mux.HandleFunc("GET /cluster", e.cluster)
+	mux.HandleFunc("GET /handlers", e.handlers)
+	mux.HandleFunc("POST /handlers/{name}/reset", e.reset)
+	mux.HandleFunc("GET /stats", e.stats)
+	mux.HandleFunc("GET /overview", e.overview)
+	mux.HandleFunc("GET /streams/{id}", e.stream)
+	mux.HandleFunc("GET /streams/{id}/commands/{command}", e.command)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(dashboardHTML)
+	})
+	return requireToken(cfg.Token, mux)
+}
+
+// Server is a running admin listener.
+type Server struct {
+	addr string
+	http *http.Server
+}
+
+// Serve listens on cfg.Addr and serves the admin API there until Shutdown.
+func Serve(cfg Config) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listener on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{addr: ln.Addr().String(), http: &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 5 * time.Second}}
+	log := cfg.Logger
+	go func() {
+		if err := s.http.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error().Err(err).Msg("admin listener failed")
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on (with the port chosen when
+// Config.Addr's was 0).
+func (s *Server) Addr() string { return s.addr }
+
+// Shutdown stops the listener and waits, within ctx, for the requests in progress.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// writeError answers {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
