@@ -23,6 +23,9 @@ type metrics struct {
 	moves     prometheus.Counter
 	handled   *prometheus.CounterVec
 	failures  *prometheus.CounterVec
+	// natsErrors counts the asynchronous errors the NATS server reports to this
+	// node's connection, such as permission violations.
+	natsErrors *prometheus.CounterVec
 	// counts and moveCount feed /stats.
 	counts    commandCounts
 	moveCount atomic.Int64
@@ -73,6 +76,10 @@ func newMetrics(n *Node, commandTypes []string) *metrics {
 		Name: "ringleader_handler_failures_total",
 		Help: "Handler failures on this node, by the decision taken (retry, skip, stop).",
 	}, []string{"handler", "decision"})
+	m.natsErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ringleader_nats_errors_total",
+		Help: "Asynchronous errors the NATS server reported to this node's connection, by kind (permission, slow_consumer, other).",
+	}, []string{"kind"})
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ringleader_live_aggregates",
 		Help: "Aggregate instances live in this node's memory.",
@@ -86,7 +93,7 @@ func newMetrics(n *Node, commandTypes []string) *metrics {
 		m.known[t] = true
 	}
 	m.registry.MustRegister(m.commands, m.latency, m.forwards, m.conflicts, m.members, m.moves, live,
-		m.handled, m.failures, newHandlerCollector(n), newSchedulerCollector(n),
+		m.handled, m.failures, m.natsErrors, newHandlerCollector(n), newSchedulerCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -38,4 +40,26 @@ func natsOptions(cfg config.Config) ([]nats.Option, error) {
 		}
 	}
 	return opts, nil
+}
+
+// natsError reports an asynchronous error of the node's NATS connection: a
+// permission violation (a subscription or publish the server's permission set
+// refuses, which silently breaks the feature behind it), a slow consumer, or
+// another. Each is logged and counted in ringleader_nats_errors_total.
+func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	kind := "other"
+	switch {
+	case errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation"):
+		kind = "permission"
+	case errors.Is(err, nats.ErrSlowConsumer):
+		kind = "slow_consumer"
+	}
+	ev := n.log.Error().Err(err).Str("kind", kind)
+	if sub != nil {
+		ev = ev.Str("subject", sub.Subject)
+	}
+	ev.Msg("NATS reported an error on the node's connection")
+	if n.metrics != nil {
+		n.metrics.natsErrors.WithLabelValues(kind).Inc()
+	}
 }

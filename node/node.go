@@ -178,6 +178,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			n.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
 		}),
+		nats.ErrorHandler(n.natsError),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: connect to NATS at %s: %w", joinURLs(cfg.NATSURLs), err)
