@@ -26,11 +26,31 @@ type scenario struct {
 	hold  time.Duration // how long the fault lasts
 	// inject starts the fault and returns what heals it.
 	inject func(c *cluster) (heal func())
+	// splits: the fault cuts the cluster into groups that cannot reach each other,
+	// so at least two membership views must be seen while it lasts (a partition
+	// whose rules had no effect fails). Not set where one view is right:
+	// majorities-ring and bridge leave every node an indirect path (memberlist's
+	// indirect probes keep one view, seen in every run), and isolate-all's views
+	// cannot be read from outside the isolated nodes.
+	splits bool
+	// outage: the fault takes a service every command needs (PostgreSQL, NATS) away,
+	// so no command is expected to succeed while it lasts.
+	outage bool
 }
+
+// Workload minimums: a run whose clients got (almost) nothing done proves nothing.
+// On this 2-core machine runs acknowledge 1,100–9,300 commands overall (make chaos,
+// seed 1, 2026-12-04) and, while the fault lasts, hundreds, except pause, whose
+// clients wait for the paused node's aggregates until it is declared dead: 11. The
+// minimums are far below that, so only a workload that did not run fails them.
+const (
+	minAcknowledged        = 200
+	minAcknowledgedInFault = 5
+)
 
 // scenarios are the nemeses, Jepsen's shapes.
 var scenarios = []scenario{
-	{name: "dual-owner", nodes: 3, smoke: true, hold: 8 * time.Second,
+	{name: "dual-owner", nodes: 3, smoke: true, splits: true, hold: 8 * time.Second,
 		// n3 loses gossip with n1 and n2 but still reaches NATS and PostgreSQL: it owns
 		// everything, while n1 and n2 split its aggregates between themselves.
 		inject: func(c *cluster) func() {
@@ -42,7 +62,7 @@ var scenarios = []scenario{
 			c.kill("n2")
 			return func() { c.start("n2") }
 		}},
-	{name: "split-2+3", nodes: 5, hold: 8 * time.Second,
+	{name: "split-2+3", nodes: 5, splits: true, hold: 8 * time.Second,
 		inject: func(c *cluster) func() {
 			c.nw.partition([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
 			return c.nw.heal
@@ -73,7 +93,7 @@ var scenarios = []scenario{
 			c.signal("n2", syscall.SIGSTOP)
 			return func() { c.signal("n2", syscall.SIGCONT) }
 		}},
-	{name: "long-partition", nodes: 3, hold: 40 * time.Second,
+	{name: "long-partition", nodes: 3, splits: true, hold: 40 * time.Second,
 		// Outlasts suspicion + GossipToTheDeadTime (30s): only the rejoin loop heals it.
 		inject: func(c *cluster) func() {
 			c.nw.partition([]string{"n3"}, []string{"n1", "n2"})
@@ -85,7 +105,7 @@ var scenarios = []scenario{
 			c.nw.isolateAll("n3")
 			return c.nw.heal
 		}},
-	{name: "pg-outage", nodes: 3, hold: 10 * time.Second,
+	{name: "pg-outage", nodes: 3, outage: true, hold: 10 * time.Second,
 		// PostgreSQL goes away for every node (the forwarder closes their connections
 		// and refuses new ones), as a restart would look to them, without restarting
 		// the PostgreSQL that other test packages share.
@@ -95,7 +115,7 @@ var scenarios = []scenario{
 			}
 			return c.nw.heal
 		}},
-	{name: "nats-outage", nodes: 3, hold: 10 * time.Second,
+	{name: "nats-outage", nodes: 3, outage: true, hold: 10 * time.Second,
 		// Likewise NATS: every node loses its connection and cannot reconnect until the
 		// heal; the clients (root namespace, loopback) keep theirs.
 		inject: func(c *cluster) func() {
@@ -175,9 +195,11 @@ func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	}
 	workStart := h.now()
 	time.Sleep(3 * time.Second)
+	faultStart := h.now()
 	heal := sc.inject(c)
 	r.views = c.watchViews(sc.hold)
 	heal()
+	faultEnd := h.now()
 	healed := time.Now()
 
 	// Time to converge: from the heal until every node agrees on all members and one ring.
@@ -235,6 +257,7 @@ func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	ops := h.all()
 	checkStore(r, ops, events, projection)
 	checkLinearizable(r, ops, *flagStrict)
+	checkWorkload(r, sc, ops, faultStart, faultEnd)
 	r.maxUnavailable = unavailability(ops, workStart, workEnd)
 	r.elapsed = time.Since(began)
 	return r
@@ -320,4 +343,29 @@ func safetyBroken(r *result) []string {
 	}
 	add(replay > 0, "replay of the events (recorded or negative balances)")
 	return broken
+}
+
+// checkWorkload fails a run that could not have shown anything: too few commands
+// acknowledged overall or while the fault lasted, or a partition that never split
+// the membership.
+func checkWorkload(r *result, sc scenario, ops []*op, faultStart, faultEnd int64) {
+	acked, inFault := 0, 0
+	for _, o := range ops {
+		if o.Outcome != okOutcome {
+			continue
+		}
+		acked++
+		if o.Call >= faultStart && o.Call <= faultEnd {
+			inFault++
+		}
+	}
+	if acked < minAcknowledged {
+		r.violate("workload: %d commands acknowledged, want at least %d", acked, minAcknowledged)
+	}
+	if !sc.outage && inFault < minAcknowledgedInFault {
+		r.violate("workload: %d commands acknowledged while the fault lasted, want at least %d", inFault, minAcknowledgedInFault)
+	}
+	if sc.splits && r.views < 2 {
+		r.violate("the fault never split the membership (%d view): the partition had no effect", r.views)
+	}
 }

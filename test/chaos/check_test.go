@@ -499,8 +499,16 @@ func checkLinearizable(r *result, ops []*op, strictIsInvariant bool) {
 			}
 		}
 		if len(bad) == 0 {
-			if timedOut {
+			switch {
+			case timedOut && invariant:
+				// Not knowing is not a yes: the run proved nothing about this.
+				r.violate("%s: the linearizability check timed out", what)
 				return "timeout"
+			case timedOut:
+				return "timeout"
+			case len(history) == 0:
+				r.violate("%s: no operations to check", what)
+				return "empty"
 			}
 			return "yes"
 		}
