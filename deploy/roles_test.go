@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -32,7 +33,7 @@ func dsnAs(t *testing.T, user string) string {
 	t.Helper()
 	u, err := url.Parse(pgtest.DSN())
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skipf("RL_TEST_DSN is not a postgres:// URL; cannot switch users: %v", err)
+		pgtest.Unavailable(t, fmt.Sprintf("RL_TEST_DSN is not a postgres:// URL, so the test cannot switch users: %v", err))
 	}
 	u.User = url.User(user)
 	return u.String()

@@ -188,10 +188,18 @@ func caughtUp(ctx context.Context, r *handlers.Runner, handler string) error {
 	if err != nil {
 		return err
 	}
+	found := false
 	for _, s := range st {
-		if s.Handler == handler && (s.Lag != 0 || s.Position < s.Head) {
+		if s.Handler != handler {
+			continue
+		}
+		found = true
+		if s.Lag != 0 || s.Position < s.Head {
 			return fmt.Errorf("%s#%d at %d, head %d, lag %d, state %s", s.Handler, s.Partition, s.Position, s.Head, s.Lag, s.State)
 		}
+	}
+	if !found {
+		return fmt.Errorf("no partition of handler %q is registered", handler)
 	}
 	return nil
 }
