@@ -2,7 +2,10 @@ package aggregate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,14 +16,41 @@ import (
 
 // gatedBatchStore is a BatchAppender whose single appends wait for a gate, so that
 // appends arriving meanwhile queue up for a group commit; it records batch sizes.
+// When an append of conflictOn expecting version 0 reaches it (alone or in a batch),
+// it first appends foreign to that stream through the base store, so that the
+// append loses its expected version for certain; conflicts records what each such
+// append then got.
 type gatedBatchStore struct {
 	aggregate.Store
 	batch eventstore.BatchAppender
 	gate  chan struct{}
 
-	mu      sync.Mutex
-	singles int
-	batches []int
+	conflictOn string
+	foreign    eventstore.EventData
+
+	mu        sync.Mutex
+	singles   int
+	batches   []int
+	conflicts []error // the results of the appends of conflictOn made to lose
+	moved     bool    // the foreign event is in
+}
+
+// interfere appends the foreign event before an append of conflictOn at version 0
+// (once) and reports whether it did.
+func (s *gatedBatchStore) interfere(ctx context.Context, id string, exp eventstore.ExpectedVersion) bool {
+	if s.conflictOn == "" || id != s.conflictOn || exp != eventstore.Exact(0) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.moved {
+		return false
+	}
+	if _, err := s.Store.Append(ctx, id, eventstore.NoStream, []eventstore.EventData{s.foreign}); err != nil {
+		panic(fmt.Sprintf("foreign append to %s: %v", id, err))
+	}
+	s.moved = true
+	return true
 }
 
 func (s *gatedBatchStore) Append(ctx context.Context, id string, exp eventstore.ExpectedVersion, evs []eventstore.EventData) ([]eventstore.RecordedEvent, error) {
@@ -28,14 +58,55 @@ func (s *gatedBatchStore) Append(ctx context.Context, id string, exp eventstore.
 	s.singles++
 	s.mu.Unlock()
 	<-s.gate
-	return s.Store.Append(ctx, id, exp, evs)
+	moved := s.interfere(ctx, id, exp)
+	rec, err := s.Store.Append(ctx, id, exp, evs)
+	if moved {
+		s.mu.Lock()
+		s.conflicts = append(s.conflicts, err)
+		s.mu.Unlock()
+	}
+	return rec, err
 }
 
 func (s *gatedBatchStore) AppendMany(ctx context.Context, reqs []eventstore.AppendRequest) []eventstore.AppendResult {
 	s.mu.Lock()
 	s.batches = append(s.batches, len(reqs))
 	s.mu.Unlock()
-	return s.batch.AppendMany(ctx, reqs)
+	moved := -1
+	for i, r := range reqs {
+		if s.interfere(ctx, r.StreamID, r.Expected) {
+			moved = i
+		}
+	}
+	res := s.batch.AppendMany(ctx, reqs)
+	if moved >= 0 {
+		s.mu.Lock()
+		s.conflicts = append(s.conflicts, res[moved].Err)
+		s.mu.Unlock()
+	}
+	return res
+}
+
+// queuedAppends counts the goroutines waiting in the dispatcher's group-commit
+// queue (an instance's append that found the batches in flight taken).
+func queuedAppends() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		// Queued: blocked in groupAppender.append itself, not in a store call it made.
+		if strings.Contains(g, "aggregate.(*groupAppender).append(") && !strings.Contains(g, "gatedBatchStore).Append(") {
+			count++
+		}
+	}
+	return count
 }
 
 // Appends of different aggregates that arrive while an append is in flight go out
@@ -48,7 +119,8 @@ func TestGroupCommit(t *testing.T) {
 		if !ok {
 			t.Skip("store is not a BatchAppender")
 		}
-		store := &gatedBatchStore{Store: base, batch: ba, gate: make(chan struct{})}
+		store := &gatedBatchStore{Store: base, batch: ba, gate: make(chan struct{}),
+			conflictOn: "counter-c-3", foreign: eventstore.EventData{Type: "Added", Data: []byte(`{"n":100}`)}}
 		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{}), AppendBatchesInFlight: 1})
 
 		// Idle: one append, sent at once on its own (the gate is open for it).
@@ -70,8 +142,9 @@ func TestGroupCommit(t *testing.T) {
 			}
 			return nil
 		})
-		// A foreign writer moves c-3 on, so its queued append (expecting 0) loses.
-		// (The queued commands execute before this, against version 0.)
+		// The 20 commands execute against version 0 and queue their appends behind
+		// the gated one. When c-3's append (expecting 0) reaches the store, a
+		// foreign writer moves c-3 on first, so that append loses.
 		var wg sync.WaitGroup
 		errs := make([]error, n)
 		for i := range n {
@@ -81,17 +154,12 @@ func TestGroupCommit(t *testing.T) {
 				_, errs[i] = d.Dispatch(context.Background(), Add{ID: fmt.Sprintf("c-%d", i), N: 10})
 			}()
 		}
-		waitFor(t, 5*time.Second, func() error {
-			if live := d.Stats().Live; live < n+2 {
-				return fmt.Errorf("%d live instances", live)
+		waitFor(t, 10*time.Second, func() error {
+			if q := queuedAppends(); q < n {
+				return fmt.Errorf("%d appends queued, want %d", q, n)
 			}
 			return nil
 		})
-		time.Sleep(50 * time.Millisecond) // let every instance reach the queue
-		foreign := eventstore.EventData{Type: "Added", Data: []byte(`{"n":100}`)}
-		if _, err := base.Append(context.Background(), "counter-c-3", eventstore.NoStream, []eventstore.EventData{foreign}); err != nil {
-			t.Fatal(err)
-		}
 		close(store.gate) // the first append goes on; the queued ones follow as a batch
 		if err := <-first; err != nil {
 			t.Fatal(err)
@@ -105,8 +173,14 @@ func TestGroupCommit(t *testing.T) {
 		store.mu.Lock()
 		batches := append([]int(nil), store.batches...)
 		store.mu.Unlock()
-		if len(batches) == 0 || batches[0] < 2 {
-			t.Fatalf("batches %v: the queued appends did not go out together", batches)
+		if len(batches) == 0 || batches[0] != n {
+			t.Fatalf("batches %v: the %d queued appends did not go out together", batches, n)
+		}
+		store.mu.Lock()
+		conflicts := append([]error(nil), store.conflicts...)
+		store.mu.Unlock()
+		if len(conflicts) != 1 || !errors.Is(conflicts[0], eventstore.ErrWrongVersion) {
+			t.Fatalf("c-3's append at version 0 after the foreign append got %v, want one wrong-version error", conflicts)
 		}
 		if got := stateOf(t, d, "c-3"); got.Count != 110 || got.Seen != 2 {
 			t.Errorf("c-3 after losing its batch slot: %+v, want the foreign 100 then its own 10", got)

@@ -124,8 +124,11 @@ func TestCrashDetectionTime(t *testing.T) {
 	sort.Slice(worst, func(i, j int) bool { return worst[i] < worst[j] })
 	t.Logf("failure detection (kill → OnChange, 3 nodes, default Tuning incl. 200ms coalesce): min %v, median %v, max %v",
 		worst[0].Round(time.Millisecond), worst[len(worst)/2].Round(time.Millisecond), worst[len(worst)-1].Round(time.Millisecond))
-	if worst[len(worst)-1] > 5*time.Second {
-		t.Errorf("failure detection took %v, want < 5s", worst[len(worst)-1])
+	// doc.go ("Failure detection and its tuning") measured 0.98–1.4s, median about
+	// 1.0s, on a 2-core machine under -race with CPU-bound competitors; 2.5s leaves
+	// that much again for a busier machine, and is half memberlist's untuned 5–7s.
+	if worst[len(worst)-1] > 2500*time.Millisecond {
+		t.Errorf("failure detection took %v, want < 2.5s (documented 0.98–1.4s)", worst[len(worst)-1])
 	}
 }
 
@@ -150,8 +153,12 @@ func TestJoinRetriesUntilSeedAppears(t *testing.T) {
 	waitFor(t, 5*time.Second, sees([]string{"n1", "n2"}, first, late))
 }
 
+// TestCoalescesBurstOfJoins: nodes starting together are reported in one OnChange
+// call ("several nodes starting together rebuild the ring once, not once per
+// event", doc.go). The window is 2s, ten times the default, so that five joins
+// started at once land in it on a busy machine too.
 func TestCoalescesBurstOfJoins(t *testing.T) {
-	hub := startNode(t, "hub", func(c *Config) { c.Coalesce = time.Second })
+	hub := startNode(t, "hub", func(c *Config) { c.Coalesce = 2 * time.Second })
 	const joiners = 5
 	done := make(chan *testNode, joiners)
 	for i := range joiners {
@@ -173,9 +180,9 @@ func TestCoalescesBurstOfJoins(t *testing.T) {
 	slices.Sort(want)
 	waitFor(t, 10*time.Second, sees(want, hub))
 	calls := len(hub.history()) - 1 // minus the initial call from Start
-	t.Logf("%d joins produced %d OnChange calls on the hub (Coalesce 1s)", joiners, calls)
-	if calls >= joiners {
-		t.Errorf("%d joins produced %d OnChange calls, want fewer", joiners, calls)
+	t.Logf("%d joins produced %d OnChange calls on the hub (Coalesce 2s)", joiners, calls)
+	if calls != 1 {
+		t.Errorf("%d joins started together produced %d OnChange calls, want 1: %v", joiners, calls, hub.history()[1:])
 	}
 }
 
@@ -215,19 +222,75 @@ func TestWrongSecretKeyCannotJoin(t *testing.T) {
 	}
 }
 
-// TestKeyringRotation is the middle step of a gossip key rotation: one node still
-// encrypts with the old key, another already with the new one, and each keeps the
-// other's key as a secondary (decrypt-only) key, so they gossip; a node that has
-// only the new key cannot join one that has only the old.
+// TestKeyringRotation follows the rotation procedure of doc.go ("Security") and
+// docs/security.md on a cluster of three, restarting the nodes one by one at each
+// step: (1) the new key added as a secondary key, (2) the new key as SecretKey and
+// the old one secondary, (3) the old key dropped. After every restart all three
+// members see each other, so at every moment any two nodes, one a step ahead of
+// the other, share a key one encrypts with and the other decrypts. Skipping step 2
+// splits: a node with only the new key cannot join one with only the old.
 func TestKeyringRotation(t *testing.T) {
 	key2 := []byte("fedcba9876543210")
-	n1 := startNode(t, "n1", func(c *Config) { c.SecretKey = key1; c.SecondaryKeys = [][]byte{key2} })
-	n2 := startNode(t, "n2", func(c *Config) {
-		c.SecretKey = key2
-		c.SecondaryKeys = [][]byte{key1}
-		c.Seeds = []string{n1.GossipAddr()}
-	})
-	waitFor(t, 5*time.Second, sees([]string{"n1", "n2"}, n1, n2))
+	steps := []struct {
+		name      string
+		primary   []byte
+		secondary [][]byte
+	}{
+		{"before: old key only", key1, nil},
+		{"1: new key added as a secondary key", key1, [][]byte{key2}},
+		{"2: new key primary, old key secondary", key2, [][]byte{key1}},
+		{"3: old key dropped", key2, nil},
+	}
+	const size = 3
+	nodes := make([]*testNode, size)
+	start := func(slot, step int) *testNode {
+		t.Helper()
+		var seed []string
+		for j, n := range nodes {
+			if j != slot && n != nil {
+				seed = append(seed, n.GossipAddr())
+			}
+		}
+		st := steps[step]
+		// The id ends in the slot: startNode derives the meta's admin address from it.
+		return startNode(t, fmt.Sprintf("s%dn%d", step, slot), func(c *Config) {
+			c.SecretKey, c.SecondaryKeys = st.primary, st.secondary
+			c.Seeds = seed
+			c.JoinRetry = 50 * time.Millisecond
+		})
+	}
+	whole := func(what string) {
+		t.Helper()
+		want := make([]string, size)
+		for i, n := range nodes {
+			want[i] = n.LocalID()
+		}
+		slices.Sort(want)
+		waitFor(t, 10*time.Second, func() error {
+			if err := sees(want, nodes...)(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	for slot := range size {
+		nodes[slot] = start(slot, 0)
+	}
+	whole(steps[0].name)
+	for step := 1; step < len(steps); step++ {
+		for slot := range size {
+			if err := nodes[slot].Close(); err != nil {
+				t.Fatal(err)
+			}
+			nodes[slot] = start(slot, step)
+			whole(fmt.Sprintf("step %s, node %d of %d restarted", steps[step].name, slot+1, size))
+		}
+	}
+	for _, n := range nodes {
+		if k := n.logged("cluster: member failed"); k != 0 {
+			t.Errorf("%s: a member was declared failed during the rotation", n.LocalID())
+		}
+	}
 
 	old := startNode(t, "old", func(c *Config) { c.SecretKey = key1 })
 	fresh := startNode(t, "new", func(c *Config) {

@@ -19,14 +19,67 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/ringleader-go/ringleader"
+	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/handlers"
+	"github.com/ringleader-go/ringleader/handlers/process"
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testapp"
+	"github.com/ringleader-go/ringleader/internal/testwait"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
 )
+
+// rolesProcess is the process manager of rolesApp: an Add to counter P1 makes it
+// add to P1-echo at once, schedule an Add to P1-sched due at once and one to
+// P1-never due in an hour, and, once the echo succeeded, cancel the latter.
+const rolesProcess = "roles_echo"
+
+// rolesApp is internal/testapp with what else a node writes as the writer role:
+// counters snapshotted after every event (snapshots) and a process manager that
+// dispatches, schedules and cancels (process_state, schedules). A rejected command
+// writes command_outcomes.
+func rolesApp() ringleader.App {
+	counter := aggregate.NewType[testapp.Counter]("counter", aggregate.TypeConfig{
+		StreamPrefix: testapp.StreamPrefix, Snapshots: aggregate.SnapshotPolicy{Every: 1},
+	}, testapp.Added{}, testapp.Closed{}, testapp.Forgotten{})
+	router := aggregate.NewRouter()
+	aggregate.Route(router, counter, func(c testapp.Add) string { return c.ID })
+	aggregate.Route(router, counter, func(c testapp.Close) string { return c.ID })
+	aggregate.Route(router, counter, func(c testapp.Forget) string { return c.ID })
+	app := testapp.App()
+	app.Router = router
+	app.Handlers = func(h ringleader.Host) ([]handlers.Registrant, error) {
+		echo, err := ringleader.Process(h, process.Config[int]{
+			Name: rolesProcess,
+			Interested: func(e process.Event) process.Interest {
+				if e.StreamID == testapp.StreamPrefix+"P1" {
+					return process.Start("P1")
+				}
+				return process.Interest{}
+			},
+			Handle: func(_ int, e process.Event) ([]process.Command, error) {
+				return []process.Command{
+					process.Tagged("echo", testapp.Add{ID: "P1-echo", N: 1}),
+					process.ScheduleAt("now", e.CreatedAt, testapp.Add{ID: "P1-sched", N: 2}),
+					process.ScheduleAt("never", e.CreatedAt.Add(time.Hour), testapp.Add{ID: "P1-never", N: 3}),
+				}, nil
+			},
+			Outcome: func(s int, c process.Sent, o process.Outcome) (int, []process.Command, error) {
+				if c.Tag == "echo" && o.OK() {
+					return s + 1, []process.Command{process.CancelSchedule("never")}, nil
+				}
+				return s, nil, nil
+			},
+		}, handlers.Spec{})
+		return []handlers.Registrant{testapp.Projection(), echo}, err
+	}
+	return app
+}
 
 // dsnAs is the test DSN with another user (trust authentication on the test server).
 func dsnAs(t *testing.T, user string) string {
@@ -45,9 +98,13 @@ func isDenied(err error) bool {
 }
 
 // TestPostgresRoles applies deploy/postgres-roles.sql (with the schema and role names
-// made unique) around a real migration, then checks: the writer runs a node (append,
-// projections, process state) but cannot UPDATE, DELETE or TRUNCATE events; the
-// reader can read events and the node's projection but cannot write anything.
+// made unique) around a real migration, then checks: the writer runs a node that
+// writes every table a node writes — events (append), the projection and its
+// checkpoints, snapshots (insert, then replace), command_outcomes (a rejected
+// command), process_state (a process manager's record), schedules (scheduled by
+// the process, fired and cancelled by the node) — and logs no permission error, but
+// cannot UPDATE, DELETE or TRUNCATE events; the reader can read all of those tables
+// but cannot write anything.
 func TestPostgresRoles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL skipped in -short mode")
@@ -91,20 +148,90 @@ func TestPostgresRoles(t *testing.T) {
 	natstest.Connect(t)
 	prefix := natstest.Prefix(t)
 	cfg, err := config.Load([]string{"--node-id=roles1", "--nats=" + natstest.URL(), "--prefix=" + prefix, "--dsn=" + dsnAs(t, writer) + "&pool_max_conns=4",
-		"--schema=" + schema, "--cluster=none", "--admin-addr=off"}, func(string) string { return "" }, io.Discard)
+		"--schema=" + schema, "--cluster=none", "--admin-addr=off", "--scheduler-poll=100ms"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(ctx, node.Options{App: testapp.App(), Config: cfg, Logger: zerolog.Nop()})
+	logs := &syncbuf.Buffer{}
+	n, err := node.Start(ctx, node.Options{App: rolesApp(), Config: cfg, Logger: zerolog.New(logs).Level(zerolog.InfoLevel)})
 	if err != nil {
 		t.Fatalf("node as %s: %v", writer, err)
 	}
 	defer func() { _ = n.Shutdown(context.Background()) }()
 	client := transport.NewClient(natstest.Connect(t), transport.WithPrefix(prefix))
-	reply, err := client.Send(ctx, "Add", map[string]any{"id": "R1", "n": 5},
-		transport.WithConsistency(transport.ConsistencyStrong), transport.WithTimeout(10*time.Second))
-	if err != nil || !reply.OK {
-		t.Fatalf("Add through a node running as the writer: %v %+v", err, reply.Error)
+	send := func(typ string, body map[string]any, id string) transport.Reply {
+		t.Helper()
+		reply, err := client.Send(ctx, typ, body, transport.WithCommandID(id),
+			transport.WithConsistency(transport.ConsistencyStrong), transport.WithTimeout(10*time.Second))
+		if err != nil {
+			t.Fatalf("%s %v through a node running as the writer: %v", typ, body, err)
+		}
+		return reply
+	}
+	if r := send("Add", map[string]any{"id": "R1", "n": 5}, "add-R1-1"); !r.OK {
+		t.Fatalf("Add through a node running as the writer: %+v", r.Error)
+	}
+	// Refused on the counter's state: the refusal is recorded in command_outcomes.
+	if r := send("Close", map[string]any{"id": "R1"}, "close-R1"); r.Code() != "rejected" {
+		t.Fatalf("Close of a counter at 5: %+v, want rejected (recorded as the writer)", r)
+	}
+	// A second event replaces R1's snapshot (an UPDATE of snapshots).
+	if r := send("Add", map[string]any{"id": "R1", "n": 1}, "add-R1-2"); !r.OK {
+		t.Fatalf("second Add: %+v", r.Error)
+	}
+	// P1 starts the process: a record, a command, two schedules, one fired, one cancelled.
+	if r := send("Add", map[string]any{"id": "P1", "n": 1}, "add-P1"); !r.OK {
+		t.Fatalf("Add to P1: %+v", r.Error)
+	}
+	schedID := func(name string) string { return rolesProcess + ":P1:" + name }
+	tbl := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+	err = testwait.Until(30*time.Second, func() error {
+		states := map[string]string{}
+		rows, err := admin.Query(ctx, `SELECT schedule_id, state || '/' || coalesce(fired_by, '') FROM `+tbl("schedules"))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, st string
+			if err := rows.Scan(&id, &st); err != nil {
+				return err
+			}
+			states[id] = st
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if states[schedID("now")] != "fired/roles1" || states[schedID("never")] != "cancelled/" {
+			return fmt.Errorf("schedules %v; want %s fired by roles1 and %s cancelled", states, schedID("now"), schedID("never"))
+		}
+		var status, pending string
+		if err := admin.QueryRow(ctx, `SELECT status, pending::text FROM `+tbl("process_state")+` WHERE manager = $1 AND process_id = 'P1'`,
+			rolesProcess).Scan(&status, &pending); err != nil {
+			return fmt.Errorf("process record of P1: %w", err)
+		}
+		if pending != "[]" {
+			return fmt.Errorf("process P1 is %s with pending %s", status, pending)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the process manager's writes as %s: %v\nnode log:\n%s", writer, err, logs.String())
+	}
+	var echoed, fired int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE stream_id = 'counter-P1-echo'), count(*) FILTER (WHERE stream_id = 'counter-P1-sched') FROM `+tbl("events")).
+		Scan(&echoed, &fired); err != nil || echoed != 1 || fired != 1 {
+		t.Errorf("events of the process's command and of the fired schedule: %d, %d (%v); want 1 each", echoed, fired, err)
+	}
+	var outcome string
+	if err := admin.QueryRow(ctx, `SELECT code FROM `+tbl("command_outcomes")+` WHERE command_id = 'close-R1'`).Scan(&outcome); err != nil || outcome != "rejected" {
+		t.Errorf("command_outcomes row of the rejected Close: %q, %v", outcome, err)
+	}
+	var snapVersion int64
+	if err := admin.QueryRow(ctx, `SELECT stream_version FROM `+tbl("snapshots")+` WHERE stream_id = 'counter-R1'`).Scan(&snapVersion); err != nil || snapVersion != 2 {
+		t.Errorf("snapshot of counter-R1: version %d, %v; want 2 (taken at 1, replaced at 2)", snapVersion, err)
+	}
+	if strings.Contains(logs.String(), "permission denied") || strings.Contains(logs.String(), "42501") {
+		t.Errorf("the node running as %s logged a permission error:\n%s", writer, logs.String())
 	}
 
 	w, err := pgx.Connect(ctx, dsnAs(t, writer))
@@ -129,12 +256,17 @@ func TestPostgresRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	var events, counters int
-	if err := r.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.events`).Scan(&events); err != nil || events != 1 {
-		t.Errorf("reader: count events: %d, %v", events, err)
-	}
-	if err := r.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.`+testapp.ProjectionName).Scan(&counters); err != nil || counters != 1 {
-		t.Errorf("reader: count %s (a table the writer's node created): %d, %v", testapp.ProjectionName, counters, err)
+	// The reader sees every row of every table the node wrote, the tables the
+	// writer's node created included.
+	for _, table := range []string{"events", testapp.ProjectionName, "checkpoints", "snapshots", "command_outcomes", "process_state", "schedules"} {
+		var want, got int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM `+tbl(table)).Scan(&want); err != nil || want == 0 {
+			t.Errorf("admin: count %s: %d, %v; want rows", table, want, err)
+			continue
+		}
+		if err := r.QueryRow(ctx, `SELECT count(*) FROM `+tbl(table)).Scan(&got); err != nil || got != want {
+			t.Errorf("reader: count %s: %d, %v; want %d", table, got, err, want)
+		}
 	}
 	data, _ := json.Marshal(map[string]any{"id": "X"})
 	for _, stmt := range []string{

@@ -187,6 +187,24 @@ func (s *stallingReader) stall() {
 	}
 }
 
+// waitSignalCtx is a background context that reports, on waiting, the first time
+// somebody asks for its Done channel: a feed read does so only to wait for another
+// partition's read of the store (its own reads of memstore never do).
+type waitSignalCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newWaitSignalCtx() *waitSignalCtx {
+	return &waitSignalCtx{Context: context.Background(), waiting: make(chan struct{})}
+}
+
+func (c *waitSignalCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
 // TestFeedDoesNotSleepOnAReadOlderThanItsNews: a partition told of an append while
 // another partition's read is under way must not take that read's "nothing new" as
 // the answer — the read may have begun before the append.
@@ -218,13 +236,26 @@ func TestFeedDoesNotSleepOnAReadOlderThanItsNews(t *testing.T) {
 	appendEvents(t, store, 1, 1, "b")
 	notes <- struct{}{}
 	<-f.after(0)
-	// ... and B, told of it, asks while A's read is still under way.
+	// ... and B, told of it, asks while A's read is still under way. B's read
+	// can only wait for A's trip (the window ends at next-1 and A is filling it);
+	// its context reports when B selects on it, i.e. waits for that trip.
+	bCtx := newWaitSignalCtx()
 	bDone := make(chan page)
 	go func() {
-		pg, _ := f.read(context.Background(), next, 10, 1, all)
+		pg, _ := f.read(bCtx, next, 10, 1, all)
 		bDone <- pg
 	}()
-	time.Sleep(20 * time.Millisecond) // let B join A's read
+	select {
+	case <-bCtx.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("B never waited for A's read under way")
+	}
+	f.mu.Lock()
+	joined := f.filling != nil
+	f.mu.Unlock()
+	if !joined {
+		t.Fatal("B waited, but A's read is no longer under way")
+	}
 	close(stall.release)
 	<-aDone
 	b := <-bDone

@@ -281,9 +281,16 @@ func TestBalance(t *testing.T) {
 		if hi > per {
 			t.Errorf("n=%d: max load %d exceeds bound %d", n, hi, per)
 		}
-		// The load bound caps the top only; check the bottom stays sane.
-		if mean := float64(DefaultPartitions) / float64(n); float64(lo) < mean/4 {
-			t.Errorf("n=%d: min load %d below a quarter of the mean %.1f", n, lo, mean)
+		// The load bound caps the top only. Config.Load's doc: with the defaults a
+		// member can own as few as half the mean, not fewer. That holds up to 10
+		// members; with 25 (a mean of 10.8 partitions, where one partition is
+		// 9% of it) the fewest is 4, so there a third of the mean is checked.
+		floor, what := 0.5, "half"
+		if n > 10 {
+			floor, what = 1.0/3, "a third of"
+		}
+		if mean := float64(DefaultPartitions) / float64(n); float64(lo) < mean*floor {
+			t.Errorf("n=%d: min load %d below %s the mean %.1f", n, lo, what, mean)
 		}
 		t.Logf("n=%2d: partitions per node min %d max %d (mean %.1f, bound %d, max/mean %.2f)",
 			n, lo, hi, float64(DefaultPartitions)/float64(n), per, float64(hi)*float64(n)/float64(DefaultPartitions))

@@ -168,4 +168,17 @@ func TestFailedBatchesReleaseTheirConnectionOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// Without -race too: every connection went back to the pool. (The store's own
+	// NOTIFY sender may hold one for a moment, so wait for it.)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := s.Pool().Stat()
+		if st.AcquiredConns() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections still acquired after the appends returned: a failed batch kept its connection", st.AcquiredConns(), st.TotalConns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,12 +34,15 @@ func (e *env) scheduleStates(prefix string) map[string]scheduler.State {
 	return out
 }
 
-// TestScheduledCommandsFireOnceAcrossKill: commands scheduled (by application code,
-// straight into the schedules table) in partitions owned by a node that is then
-// kill -9'd come due while it is dead or leaving; the nodes that inherit its
-// partitions fire them, and the events table holds exactly one event per schedule
-// id (its Command-Id). Schedules cancelled before they were due never fire, and the
-// other nodes' schedules fire as usual.
+// TestScheduledCommandsFireOnceAcrossKill: the owner of 35 due schedules (commands
+// scheduled by application code, straight into the schedules table) is kill -9'd
+// while it is firing them. Its marks are held back (the test holds the schedules'
+// rows locked), so it dies after dispatching some of them and before recording any
+// as fired: the crash between dispatch and mark. The nodes that inherit its
+// partitions fire them all again, and those due while it is dead, and the events
+// table holds exactly one event per schedule id (its Command-Id). Schedules
+// cancelled before they were due never fire, and the other nodes' schedules fire
+// as usual.
 func TestScheduledCommandsFireOnceAcrossKill(t *testing.T) {
 	e := newEnv(t)
 	poll := "--scheduler-poll=250ms"
@@ -99,28 +103,95 @@ func TestScheduledCommandsFireOnceAcrossKill(t *testing.T) {
 			want[acct]++
 		}
 	}
-	due := time.Now().Add(2 * time.Second)
 	orphans := ids("sched-victim", 25, true)
 	others := ids("sched-other", 25, false)
 	cancelled := ids("sched-cancelled", 5, true)
+
+	// The victim's 25 come due in three seconds. Before that, a transaction of the
+	// test locks their rows: the victim reads them as due (a plain SELECT) and
+	// dispatches them, but its marks (UPDATE … SET state = 'fired') wait.
+	victimDue := time.Now().Add(3 * time.Second)
+	for _, id := range orphans {
+		schedule(id, victimDue, true)
+	}
+	lockConn := pgtest.Connect(t)
+	lock, err := lockConn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(ctx) }()
+	var locked int
+	if err := lock.QueryRow(ctx, strings.ReplaceAll(`SELECT count(*) FROM (SELECT 1 FROM SCHEDULES WHERE schedule_id = ANY($1) AND state = 'pending' FOR UPDATE) l`,
+		"SCHEDULES", e.schema+".schedules"), orphans).Scan(&locked); err != nil {
+		t.Fatal(err)
+	}
+	if locked != len(orphans) {
+		t.Fatalf("locked %d pending schedules of the victim, want %d (did they fire before the lock?)", locked, len(orphans))
+	}
+	var lockPID int
+	if err := lock.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&lockPID); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range others {
-		schedule(id, due, true)
+		schedule(id, time.Now().Add(2*time.Second), true)
 	}
 	for _, id := range cancelled {
-		schedule(id, due, false)
+		schedule(id, time.Now().Add(2*time.Second), false)
 		if ok, err := app.Cancel(ctx, id); err != nil || !ok {
 			t.Fatalf("cancel %s: %v %v", id, ok, err)
 		}
 	}
+	// Wait until the victim has fired some of them (their deposits are in the
+	// events table) and is stuck recording it.
+	dispatched := func() []string {
+		per := e.eventsPerCommand()
+		var out []string
+		for _, id := range orphans {
+			if per[id] > 0 {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	waitFor(t, 30*time.Second, "the victim to fire some of its schedules", func() error {
+		if d := dispatched(); len(d) == 0 {
+			return errors.New("none of its schedules has an event yet")
+		}
+		var waiting int
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, lockPID).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting == 0 {
+			return errors.New("no mark is waiting for the locked rows")
+		}
+		return nil
+	})
 
 	e.kill(victim)
 	killedAt := time.Now()
-	// In the dead node's partitions, due while it is dead but still on the ring
-	// (gossip takes about a second to declare it dead): due in 300ms, or already
-	// due. They wait for the ring to move.
-	for _, id := range orphans {
-		schedule(id, killedAt.Add(300*time.Millisecond), true)
+	// The dead node's marks still wait in PostgreSQL, which has not noticed that
+	// their client is gone: end them, so that they cannot land once the rows are
+	// unlocked. (The survivors need about a second to declare the victim dead
+	// before they own its partitions; nothing of theirs waits yet.)
+	if _, err := lock.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))`); err != nil {
+		t.Fatal(err)
 	}
+	firedBeforeKill := dispatched()
+	var stillPending int
+	if err := lock.QueryRow(ctx, strings.ReplaceAll(`SELECT count(*) FROM SCHEDULES WHERE schedule_id = ANY($1) AND state = 'pending'`,
+		"SCHEDULES", e.schema+".schedules"), firedBeforeKill).Scan(&stillPending); err != nil {
+		t.Fatal(err)
+	}
+	if stillPending != len(firedBeforeKill) {
+		t.Fatalf("of %d schedules the victim fired, %d are pending at the kill; want all (marked none)", len(firedBeforeKill), stillPending)
+	}
+	t.Logf("FIGURE: killed %s after it fired %d of its %d due schedules, before it marked any", victim, len(firedBeforeKill), len(orphans))
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// In the dead node's partitions, already due while it is dead but still on the
+	// ring (gossip takes about a second to declare it dead): 25 + 10 = 35 due
+	// schedules of the killed node in all.
 	late := ids("sched-late", 10, true)
 	for _, id := range late {
 		schedule(id, time.Now().Add(-time.Second), true)
@@ -152,6 +223,17 @@ func TestScheduledCommandsFireOnceAcrossKill(t *testing.T) {
 		}
 		if st := e.scheduleStates(id)[id]; st != scheduler.Cancelled {
 			t.Errorf("cancelled schedule %s is %s", id, st)
+		}
+	}
+	// The ones the victim fired before it died were fired again by a survivor
+	// (answered as duplicates: still one event each, checked above).
+	for _, id := range firedBeforeKill {
+		s, err := app.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.FiredBy == victim || s.FiredBy == "" {
+			t.Errorf("schedule %s, fired by the victim before its kill, is marked fired by %q", id, s.FiredBy)
 		}
 	}
 	// The dead node's schedules were fired by the survivors.
@@ -242,67 +324,96 @@ func TestTransferExpirySchedule(t *testing.T) {
 // TestTransfersRacingTheirExpiry: with a 1ms transfer timeout every transfer's
 // expiry comes due at once and races the transfer process across three nodes: some
 // transfers expire before their withdrawal, some between the withdrawal and its
-// mark (and are refunded), some complete first. Every transfer still ends
-// completed or failed, money is conserved, the projection equals the store, and no
-// expiry is left pending.
+// mark (and are refunded), some complete first. Each of those three happens at
+// least once: rounds of 40 transfers are sent until each has, up to 10 rounds (the
+// rarest, an expiry before the withdrawal, came 1-2 times a round in the runs
+// measured, so 10 rounds without one would take a broken race).
+// Every transfer still ends completed or failed, money is conserved, the projection
+// equals the store, and no expiry is left pending.
 func TestTransfersRacingTheirExpiry(t *testing.T) {
 	e := newEnv(t)
 	for _, id := range []string{"n1", "n2", "n3"} {
 		e.start(id, "--scheduler-poll=250ms", "--transfer-timeout=1ms")
 	}
 	e.waitConverged("n1", "n2", "n3")
-	const accounts, initial, transfers = 4, int64(100), 40
+	const accounts, initial, transfers, maxRounds = 4, int64(100), 40, 10
 	for i := range accounts {
 		e.mustOK("OpenAccount", map[string]any{"account_number": fmt.Sprintf("R%d", i), "initial_balance": initial}, fmt.Sprintf("open-R%d", i))
 	}
-	for i := range transfers {
-		id := fmt.Sprintf("race-%d", i)
-		body := map[string]any{"transfer_id": id, "from_account": fmt.Sprintf("R%d", i%accounts), "to_account": fmt.Sprintf("R%d", (i+1)%accounts), "amount": 10 + i}
-		if _, err := e.sendUntilAcked("TransferMoney", body, id, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	outcome := map[string]string{}
-	waitFor(t, 60*time.Second, "every transfer to complete or fail", func() error {
-		rows := e.query(`SELECT DISTINCT ON (stream_id) stream_id, event_type, coalesce(data->>'expired', '') FROM EVENTS
-			WHERE stream_id LIKE 'transfer-race-%' ORDER BY stream_id, stream_version DESC`)
-		outcome = map[string]string{}
+	const (
+		expiredBefore = "expired before its withdrawal"
+		refunded      = "expired after its withdrawal, refunded"
+		completed     = "completed before its expiry"
+		declined      = "failed, not expired (insufficient funds)"
+	)
+	// outcomes reads how each transfer of the round ended: its last event, whether
+	// that is an expiry, and whether its source was debited.
+	outcomes := func(round int) (map[string]string, error) {
+		rows := e.query(`SELECT t.id, t.typ, t.expired, EXISTS (SELECT 1 FROM EVENTS w
+				WHERE w.event_type = 'MoneyWithdrawn' AND w.metadata->>'correlation_id' = t.id)
+			FROM (SELECT DISTINCT ON (stream_id) substr(stream_id, length('transfer-') + 1) AS id, event_type AS typ,
+				coalesce(data->>'expired', '') = 'true' AS expired
+				FROM EVENTS WHERE stream_id LIKE $1 ORDER BY stream_id, stream_version DESC) t`, fmt.Sprintf("transfer-race-%d-%%", round))
+		defer rows.Close()
+		out := map[string]string{}
 		for rows.Next() {
-			var stream, typ, expired string
-			if err := rows.Scan(&stream, &typ, &expired); err != nil {
+			var id, typ string
+			var expired, withdrawn bool
+			if err := rows.Scan(&id, &typ, &expired, &withdrawn); err != nil {
+				return nil, err
+			}
+			switch {
+			case typ == "TransferCompleted":
+				out[id] = completed
+			case typ == "TransferFailed" && expired && withdrawn:
+				out[id] = refunded
+			case typ == "TransferFailed" && expired:
+				out[id] = expiredBefore
+			case typ == "TransferFailed":
+				out[id] = declined
+			default:
+				out[id] = "at " + typ
+			}
+		}
+		return out, rows.Err()
+	}
+	counts := map[string]int{}
+	sent := 0
+	for round := 0; round < maxRounds && (counts[expiredBefore] == 0 || counts[refunded] == 0 || counts[completed] == 0); round++ {
+		for i := range transfers {
+			id := fmt.Sprintf("race-%d-%d", round, i)
+			body := map[string]any{"transfer_id": id, "from_account": fmt.Sprintf("R%d", i%accounts), "to_account": fmt.Sprintf("R%d", (i+1)%accounts), "amount": 10 + i}
+			if _, err := e.sendUntilAcked("TransferMoney", body, id, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent += transfers
+		var outcome map[string]string
+		waitFor(t, 60*time.Second, fmt.Sprintf("every transfer of round %d to complete or fail", round), func() error {
+			var err error
+			if outcome, err = outcomes(round); err != nil {
 				return err
 			}
-			if expired == "true" {
-				typ += " (expired)"
+			for i := range transfers {
+				id := fmt.Sprintf("race-%d-%d", round, i)
+				if o := outcome[id]; o == "" || strings.HasPrefix(o, "at ") {
+					return fmt.Errorf("transfer %s is %q", id, o)
+				}
 			}
-			outcome[stream] = typ
+			return nil
+		})
+		roundCounts := map[string]int{}
+		for _, o := range outcome {
+			roundCounts[o]++
+			counts[o]++
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for i := range transfers {
-			if typ := outcome[fmt.Sprintf("transfer-race-%d", i)]; !strings.HasPrefix(typ, "TransferCompleted") && !strings.HasPrefix(typ, "TransferFailed") {
-				return fmt.Errorf("transfer race-%d is at %q", i, typ)
-			}
-		}
-		return nil
-	})
-	counts := map[string]int{}
-	for _, typ := range outcome {
-		counts[typ]++
+		t.Logf("FIGURE: round %d, %d transfers racing a 1ms expiry: %v", round, transfers, roundCounts)
 	}
-	// Expired transfers whose source had been debited, and so was refunded.
-	var refunded int
-	rows := e.query(`SELECT count(DISTINCT w.metadata->>'correlation_id')::int FROM EVENTS w JOIN EVENTS f
-		ON f.stream_id = 'transfer-' || (w.metadata->>'correlation_id') AND f.event_type = 'TransferFailed' AND f.data->>'expired' = 'true'
-		WHERE w.event_type = 'MoneyWithdrawn' AND w.metadata->>'correlation_id' LIKE 'race-%'`)
-	for rows.Next() {
-		if err := rows.Scan(&refunded); err != nil {
-			t.Fatal(err)
+	for _, c := range []string{expiredBefore, refunded, completed} {
+		if counts[c] == 0 {
+			t.Errorf("in %d transfers racing a 1ms expiry, none %s: that race was not exercised (outcomes %v)", sent, c, counts)
 		}
 	}
-	rows.Close()
-	t.Logf("FIGURE: %d transfers racing a 1ms expiry ended %v; %d expired after their withdrawal and were refunded", transfers, counts, refunded)
 	waitFor(t, 30*time.Second, "no expiry pending", func() error {
 		for id, st := range e.scheduleStates("bank_transfers:race-") {
 			if st == scheduler.Pending {

@@ -8,8 +8,9 @@ import (
 )
 
 // TestWrongGossipKeyCannotJoin: node processes with one gossip key form a cluster; a
-// node started with another key, seeded with the first node's address, never becomes
-// a member on either side, and one with the right key joins.
+// node started with another key, seeded with the first node's address, keeps trying
+// to join (its log says so) and never becomes a member on either side, and one with
+// the right key joins.
 func TestWrongGossipKeyCannotJoin(t *testing.T) {
 	e := newEnv(t)
 	const good = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -37,9 +38,18 @@ func TestWrongGossipKeyCannotJoin(t *testing.T) {
 		}
 		return healthy(intruder.admin) // the intruder runs, alone
 	})
-	// The intruder retries its join every 500ms; give it several rounds.
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
+	// The intruder retries its join every 500ms. Once n1 is up and serving, each
+	// attempt reaches it and is refused (its packets fail to decrypt): wait for
+	// three more failed attempts, as the cluster package's tests do, checking
+	// all along that nobody let it in.
+	const joinFailed = "cluster: join failed, retrying"
+	before := strings.Count(intruder.Logs.String(), joinFailed)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(intruder.Logs.String(), joinFailed) < before+3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the intruder logged %d failed joins in all, %d since n1 and n2 formed a cluster; want 3 more: it did not keep trying to join",
+				strings.Count(intruder.Logs.String(), joinFailed), strings.Count(intruder.Logs.String(), joinFailed)-before)
+		}
 		for _, p := range []*proc{n1, n2} {
 			if got, err := members(p); err != nil || got != "n1,n2" {
 				t.Fatalf("%s sees %q (%v): a node with the wrong gossip key got in", p.id, got, err)
@@ -48,6 +58,25 @@ func TestWrongGossipKeyCannotJoin(t *testing.T) {
 		if got, err := members(intruder); err != nil || got != "intruder" {
 			t.Fatalf("the intruder sees %q (%v), want itself alone", got, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		if strings.Contains(intruder.Logs.String(), "cluster: joined") {
+			t.Fatal("the intruder logged that it joined")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("the intruder's failed joins: %d before n1 and n2 formed a cluster, %d after; last: %s", before,
+		strings.Count(intruder.Logs.String(), joinFailed)-before, lastLine(intruder.Logs.String(), joinFailed))
+}
+
+// lastLine returns the last line of log containing substr.
+func lastLine(log, substr string) string {
+	i := strings.LastIndex(log, substr)
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndex(log[:i], "\n") + 1
+	end := strings.Index(log[i:], "\n")
+	if end < 0 {
+		return log[start:]
+	}
+	return log[start : i+end]
 }
