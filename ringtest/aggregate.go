@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,28 +41,45 @@ func (c *Case) When(command any, opts ...aggregate.Option) *Case {
 }
 
 // Then dispatches the command and fails the test unless it succeeded and recorded
-// exactly events, in order (compared as Go values).
+// exactly events, in order: values (not pointers) compared with reflect.DeepEqual
+// against the recorded events decoded from their stored JSON.
 func (c *Case) Then(events ...any) {
 	c.t.Helper()
 	res, err := c.dispatch()
+	if errors.Is(err, errStopped) {
+		return
+	}
 	if err != nil {
 		c.t.Fatalf("ringtest: %T failed (%s): %v; want events %s", c.command, aggregate.CodeOf(err), err, describe(events))
 		return
 	}
-	got := make([]any, len(res.Events))
-	for i, e := range res.Events {
-		got[i] = e.Value
-	}
+	got := eventValues(res)
 	if len(got) != len(events) {
 		c.t.Fatalf("ringtest: %T recorded %s, want %s", c.command, describe(got), describe(events))
 		return
 	}
 	for i := range got {
 		if !reflect.DeepEqual(got[i], events[i]) {
-			c.t.Fatalf("ringtest: %T: event %d is %#v, want %#v", c.command, i, got[i], events[i])
+			c.t.Fatalf("ringtest: %T: event %d is %T %+v, want %T %+v", c.command, i, got[i], got[i], events[i], events[i])
 			return
 		}
 	}
+}
+
+// ThenState dispatches the command and fails the test unless it succeeded; check
+// then receives a copy of the aggregate's state after it (a pointer to the state
+// type, e.g. *Account), to assert on with the test's own t.
+func (c *Case) ThenState(check func(state any)) {
+	c.t.Helper()
+	res, err := c.dispatch(aggregate.ReturnState())
+	if errors.Is(err, errStopped) {
+		return
+	}
+	if err != nil {
+		c.t.Fatalf("ringtest: %T failed (%s): %v; want a state to check", c.command, aggregate.CodeOf(err), err)
+		return
+	}
+	check(res.State)
 }
 
 // ThenRejected dispatches the command and fails the test unless the aggregate
@@ -70,6 +88,7 @@ func (c *Case) ThenRejected(want error) {
 	c.t.Helper()
 	res, err := c.dispatch()
 	switch {
+	case errors.Is(err, errStopped):
 	case err == nil:
 		c.t.Fatalf("ringtest: %T succeeded with %s; want a rejection (%v)", c.command, describe(eventValues(res)), want)
 	case aggregate.CodeOf(err) != errcode.Rejected:
@@ -83,18 +102,27 @@ func (c *Case) ThenRejected(want error) {
 // invalid (a failed Validate method, a missing identity).
 func (c *Case) ThenInvalid() {
 	c.t.Helper()
-	_, err := c.dispatch()
-	if code := aggregate.CodeOf(err); code != errcode.Invalid {
-		c.t.Fatalf("ringtest: %T: code %q (%v); want %q", c.command, code, err, errcode.Invalid)
+	res, err := c.dispatch()
+	switch {
+	case errors.Is(err, errStopped):
+	case err == nil:
+		c.t.Fatalf("ringtest: %T succeeded with %s; want it refused as invalid", c.command, describe(eventValues(res)))
+	case aggregate.CodeOf(err) != errcode.Invalid:
+		c.t.Fatalf("ringtest: %T failed with code %s (%v); want %s", c.command, aggregate.CodeOf(err), err, errcode.Invalid)
 	}
 }
 
+// errStopped is what dispatch returns after failing the test itself, for a
+// testing.TB whose Fatalf returns.
+var errStopped = errors.New("ringtest: the case already failed")
+
 // dispatch writes the given history into a fresh in-memory store and dispatches the
-// command there.
-func (c *Case) dispatch() (*aggregate.Result, error) {
+// command there, with the case's options and extra.
+func (c *Case) dispatch(extra ...aggregate.Option) (*aggregate.Result, error) {
 	c.t.Helper()
 	if c.command == nil {
 		c.t.Fatalf("ringtest: no command: call When before Then")
+		return nil, errStopped
 	}
 	store := memstore.New()
 	defer store.Close()
@@ -108,17 +136,20 @@ func (c *Case) dispatch() (*aggregate.Result, error) {
 		history, err := c.encode(target)
 		if err != nil {
 			c.t.Fatalf("ringtest: given events: %v", err)
+			return nil, errStopped
 		}
 		if _, err := store.Append(ctx, target.StreamID, eventstore.NoStream, history); err != nil {
 			c.t.Fatalf("ringtest: write the given events: %v", err)
+			return nil, errStopped
 		}
 	}
 	d, err := aggregate.New(aggregate.Config{Store: store, Router: c.router})
 	if err != nil {
 		c.t.Fatalf("ringtest: %v", err)
+		return nil, errStopped
 	}
 	defer d.Close()
-	return d.Dispatch(ctx, c.command, c.opts...)
+	return d.Dispatch(ctx, c.command, append(slices.Clone(c.opts), extra...)...)
 }
 
 // encode encodes the given events as the aggregate type of target records them.
@@ -128,6 +159,9 @@ func (c *Case) encode(target aggregate.Target) ([]eventstore.EventData, error) {
 		if t.Name() == target.AggregateType {
 			typ = t
 		}
+	}
+	if typ == nil {
+		return nil, fmt.Errorf("the router has no aggregate type %s", target.AggregateType)
 	}
 	out := make([]eventstore.EventData, len(c.given))
 	for i, e := range c.given {

@@ -2,6 +2,7 @@ package ringtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ringleader-go/ringleader"
+	"github.com/ringleader-go/ringleader/aggregate"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/eventstore/memstore"
@@ -118,26 +120,28 @@ func StartCluster(t testing.TB, app ringleader.App, opts Options) *Cluster {
 		c.nodes = append(c.nodes, n)
 		c.mu.Unlock()
 	}
-	c.waitForMembers(t, opts.Nodes, 30*time.Second)
+	if err := c.waitForMembers(opts.Nodes, 30*time.Second); err != nil {
+		t.Fatalf("ringtest: %v", err)
+	}
 	return c
 }
 
-// waitForMembers waits until every running node sees want members.
-func (c *Cluster) waitForMembers(t testing.TB, want int, limit time.Duration) {
-	t.Helper()
+// waitForMembers waits until every running node sees want members and all have the
+// same ring.
+func (c *Cluster) waitForMembers(want int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
+		rings := map[string]bool{}
 		agreed := true
 		for _, n := range c.Nodes() {
-			if len(n.Members()) != want {
-				agreed = false
-			}
+			agreed = agreed && len(n.Members()) == want
+			rings[n.Ring().Fingerprint()] = true
 		}
-		if agreed {
-			return
+		if agreed && len(rings) == 1 {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ringtest: the nodes did not see %d members each within %s", want, limit)
+			return fmt.Errorf("the nodes did not agree on a ring of %d members within %s", want, limit)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -145,10 +149,18 @@ func (c *Cluster) waitForMembers(t testing.TB, want int, limit time.Duration) {
 
 // Send sends command through NATS, like any client: its type is the name the
 // application's router gives it, and any node may receive it and forward it to the
-// aggregate's owner. A command that got an answer returns it, failures included
-// (Reply.OK false, Reply.Code() says why); err reports only that no answer came.
+// aggregate's owner. A command that got an answer returns it, failures included:
+// a rejected, invalid or conflicting command is a Reply with OK false and
+// Reply.Code() saying why (Reply.Err() as an error), and err is nil. err reports only
+// that no answer came (transport.ErrTimeout, transport.ErrNoNodes) or a command of a
+// type the router does not route.
 func (c *Cluster) Send(ctx context.Context, command any, opts ...transport.SendOption) (transport.Reply, error) {
 	target, err := c.app.Router.Identify(command)
+	var invalid *aggregate.InvalidError
+	if errors.As(err, &invalid) && invalid.CommandType != "" {
+		// Known type, invalid fields: let the cluster say so, as it would to a client.
+		target.CommandType, err = invalid.CommandType, nil
+	}
 	if err != nil {
 		return transport.Reply{}, fmt.Errorf("ringtest: %w", err)
 	}
@@ -178,16 +190,31 @@ func (c *Cluster) Nodes() []*node.Node {
 	return append([]*node.Node(nil), c.nodes...)
 }
 
-// Stop shuts node i (0-based) down gracefully, as a rolling restart or a failover
-// test would; the others take its aggregates and handler partitions over.
+// Stop shuts node i (an index into Nodes) down gracefully, as a rolling restart or
+// a failover test would, and waits until the other nodes agree on the smaller ring:
+// when it returns they own the node's aggregates and handler partitions.
 func (c *Cluster) Stop(i int) error {
 	c.mu.Lock()
+	if i < 0 || i >= len(c.nodes) {
+		c.mu.Unlock()
+		return fmt.Errorf("ringtest: no node %d of %d", i, len(c.nodes))
+	}
 	n := c.nodes[i]
 	c.nodes = append(c.nodes[:i:i], c.nodes[i+1:]...)
+	left := len(c.nodes)
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return n.Shutdown(ctx)
+	if err := n.Shutdown(ctx); err != nil {
+		return fmt.Errorf("ringtest: stop node %s: %w", n.ID(), err)
+	}
+	if left == 0 {
+		return nil
+	}
+	if err := c.waitForMembers(left, 30*time.Second); err != nil {
+		return fmt.Errorf("ringtest: after stopping node %s: %w", n.ID(), err)
+	}
+	return nil
 }
 
 // stop shuts everything down, nodes first.

@@ -66,10 +66,19 @@ func TestGivenWhenThen(t *testing.T) {
 		Then(Incremented{ID: "c", By: 2, Total: 7})
 	ringtest.Given(t, router()).When(Increment{ID: "c", By: 101}).ThenRejected(ErrTooMuch)
 	ringtest.Given(t, router()).When(Increment{ID: "c", By: 0}).ThenInvalid()
+	ringtest.Given(t, router()).When(Increment{By: 1}).ThenInvalid() // no identity
+	ringtest.Given(t, router(), Incremented{ID: "c", By: 5, Total: 5}).
+		When(Increment{ID: "c", By: 3}).
+		ThenState(func(state any) {
+			if got := state.(*Counter).Total; got != 8 {
+				t.Errorf("total %d, want 8", got)
+			}
+		})
 }
 
-// recorder is a testing.TB whose Fatalf records the message and ends the goroutine,
-// so that a case's failure can be checked instead of failing this test.
+// recorder is a testing.TB whose Errorf and Fatalf record the message (Fatalf also
+// ends the goroutine, like testing.T's), so that a case's failure can be checked
+// instead of failing this test.
 type recorder struct {
 	testing.TB
 	mu       sync.Mutex
@@ -78,10 +87,14 @@ type recorder struct {
 
 func (r *recorder) Helper() {}
 
-func (r *recorder) Fatalf(format string, args ...any) {
+func (r *recorder) Errorf(format string, args ...any) {
 	r.mu.Lock()
 	r.messages = append(r.messages, fmt.Sprintf(format, args...))
 	r.mu.Unlock()
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
 	runtime.Goexit()
 }
 
@@ -117,7 +130,16 @@ func TestCasesFailOnWrongExpectations(t *testing.T) {
 		}, "was rejected with"},
 		{"valid where invalid was expected", func(tb testing.TB) {
 			ringtest.Given(tb, router()).When(Increment{ID: "c", By: 1}).ThenInvalid()
-		}, `want "invalid"`},
+		}, "want it refused as invalid"},
+		{"a rejection where invalid was expected", func(tb testing.TB) {
+			ringtest.Given(tb, router()).When(Increment{ID: "c", By: 101}).ThenInvalid()
+		}, "failed with code rejected"},
+		{"a rejection where a state was expected", func(tb testing.TB) {
+			ringtest.Given(tb, router()).When(Increment{ID: "c", By: 101}).ThenState(func(any) {})
+		}, "want a state to check"},
+		{"an event of another type", func(tb testing.TB) {
+			ringtest.Given(tb, router()).When(Increment{ID: "c", By: 2}).Then(Increment{ID: "c", By: 2})
+		}, "event 0 is ringtest_test.Incremented"},
 		{"a given event of no aggregate type", func(tb testing.TB) {
 			ringtest.Given(tb, router(), struct{ X int }{1}).When(Increment{ID: "c", By: 1}).Then()
 		}, "given events"},
@@ -169,31 +191,55 @@ func testCluster(t *testing.T, opts ringtest.Options) {
 	if len(owners) < 2 {
 		t.Errorf("every command ran on %v: the ring did not spread the aggregates", owners)
 	}
+	// Failures are replies, not errors.
 	reply, err := c.Send(ctx, Increment{ID: "c0", By: 500})
 	if err != nil || reply.Code() != "rejected" {
 		t.Errorf("a rejected command: %+v, %v", reply, err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		handled := 0
-		seen.Range(func(_, n any) bool {
-			if times := n.(*atomic.Int64).Load(); times != 1 {
-				t.Fatalf("an event was handled %d times", times)
+	reply, err = c.Send(ctx, Increment{ID: "c0", By: 0})
+	if err != nil || reply.Code() != "invalid" {
+		t.Errorf("an invalid command: %+v, %v", reply, err)
+	}
+
+	// Each event reaches the handler once: count until all 30 arrived, then a
+	// little longer to catch a late second delivery.
+	handled := func() int {
+		n := 0
+		seen.Range(func(id, times any) bool {
+			if times := times.(*atomic.Int64).Load(); times != 1 {
+				t.Fatalf("the event of %s was handled %d times", id, times)
 			}
-			handled++
+			n++
 			return true
 		})
-		if handled == 30 {
-			break
-		}
+		return n
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for handled() < 30 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the handler saw %d of 30 counters", handled)
+			t.Fatalf("the handler saw %d of 30 counters", handled())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	head, err := c.Store().HeadPosition(ctx)
-	if err != nil || head == 0 {
-		t.Errorf("the store's head is %d, %v", head, err)
+	time.Sleep(500 * time.Millisecond)
+	if n := handled(); n != 30 {
+		t.Fatalf("the handler saw %d counters, want 30", n)
+	}
+	all, err := c.Store().ReadAll(ctx, 0, 100)
+	if err != nil || len(all) != 30 {
+		t.Errorf("the store holds %d events (%v), want 30", len(all), err)
+	}
+
+	// Failover: with a node stopped, the other two take every aggregate.
+	stopped := c.Nodes()[0].ID()
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		reply, err := c.Send(ctx, Increment{ID: fmt.Sprintf("c%d", i), By: 1})
+		if err != nil || !reply.OK || reply.Node == stopped {
+			t.Fatalf("Increment c%d after stopping %s: %+v, %v", i, stopped, reply, err)
+		}
 	}
 }
 
