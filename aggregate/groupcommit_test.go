@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -90,23 +89,10 @@ func (s *gatedBatchStore) AppendMany(ctx context.Context, reqs []eventstore.Appe
 // queuedAppends counts the goroutines waiting in the dispatcher's group-commit
 // queue (an instance's append that found the batches in flight taken).
 func queuedAppends() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	return countGoroutines(func(g string) bool {
 		// Queued: blocked in groupAppender.append itself, not in a store call it made.
-		if strings.Contains(g, "aggregate.(*groupAppender).append(") && !strings.Contains(g, "gatedBatchStore).Append(") {
-			count++
-		}
-	}
-	return count
+		return strings.Contains(g, "aggregate.(*groupAppender).append(") && !strings.Contains(g, "gatedBatchStore).Append(")
+	})
 }
 
 // Appends of different aggregates that arrive while an append is in flight go out

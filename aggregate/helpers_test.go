@@ -195,8 +195,8 @@ func waitFor(t testing.TB, total time.Duration, cond func() error) {
 	testwait.For(t, total, cond)
 }
 
-// instanceGoroutines counts the goroutines running aggregate code.
-func instanceGoroutines() int {
+// countGoroutines counts the goroutines whose stack matches.
+func countGoroutines(matches func(stack string) bool) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -208,11 +208,18 @@ func instanceGoroutines() int {
 	}
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "aggregate.(*instance).run") || strings.Contains(g, "aggregate.(*Dispatcher).sweep") {
+		if matches(g) {
 			count++
 		}
 	}
 	return count
+}
+
+// instanceGoroutines counts the goroutines running aggregate code.
+func instanceGoroutines() int {
+	return countGoroutines(func(g string) bool {
+		return strings.Contains(g, "aggregate.(*instance).run") || strings.Contains(g, "aggregate.(*Dispatcher).sweep")
+	})
 }
 
 // leakCheck checks, after everything else the test cleans up, that no aggregate
