@@ -76,6 +76,9 @@ type RunnerConfig struct {
 	// event type it does not know; an error (a registered type whose data does not
 	// decode) fails the event like a handler error would. Nil leaves every Value nil.
 	Decode func(eventstore.RecordedEvent) (any, error)
+	// OnError is the error policy of the handlers and projections whose Spec has
+	// none. Nil means DefaultOnError.
+	OnError OnError
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
 }
@@ -101,6 +104,9 @@ func (c *RunnerConfig) setDefaults() {
 	}
 	if c.ReadInterval == 0 {
 		c.ReadInterval = DefaultReadInterval
+	}
+	if c.OnError == nil {
+		c.OnError = DefaultOnError
 	}
 	if c.Knobs == nil {
 		c.Knobs = &TestingKnobs{}

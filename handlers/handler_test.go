@@ -548,3 +548,35 @@ func TestHandlersReceiveDecodedEvents(t *testing.T) {
 		t.Errorf("failures %+v, want one for bad-1 saying it cannot decode", failures)
 	}
 }
+
+// TestRunnerOnErrorIsTheDefaultPolicy: a handler without an OnError of its own gets
+// the runner's; one with its own keeps it.
+func TestRunnerOnErrorIsTheDefaultPolicy(t *testing.T) {
+	store := memStore(t)
+	appendN(t, store, "s-1", 1)
+	var mu sync.Mutex
+	decided := map[string]int{}
+	policy := func(who string) handlers.OnError {
+		return func(f handlers.Failure) (handlers.Decision, time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			decided[who]++
+			return handlers.Skip, 0
+		}
+	}
+	failing := func(context.Context, handlers.Event) error { return errors.New("fails") }
+	r := newRunner(t, handlers.RunnerConfig{Store: store, OnError: policy("runner")},
+		handlers.Handler{Spec: handlers.Spec{Name: "plain"}, Handle: failing},
+		handlers.Handler{Spec: handlers.Spec{Name: "own", OnError: policy("own")}, Handle: failing})
+	waitFor(t, 5*time.Second, func() error {
+		if err := caughtUp(context.Background(), r, "plain"); err != nil {
+			return err
+		}
+		return caughtUp(context.Background(), r, "own")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if decided["runner"] != 1 || decided["own"] != 1 {
+		t.Fatalf("decisions %v, want one by the runner's policy (plain) and one by the handler's own", decided)
+	}
+}

@@ -98,13 +98,13 @@ func (r *Runner) Register(rs ...Registrant) error {
 		var d *definition
 		switch h := reg.(type) {
 		case Handler:
-			d = &definition{spec: h.Spec.withDefaults(), handle: h.Handle}
+			d = &definition{spec: h.Spec.withDefaults(r.cfg.OnError), handle: h.Handle}
 		case Projection:
 			if r.cfg.PG == nil {
 				errs = append(errs, fmt.Errorf("%w: %q", ErrNoPostgres, h.Name))
 				continue
 			}
-			h.Spec = h.Spec.withDefaults()
+			h.Spec = h.Spec.withDefaults(r.cfg.OnError)
 			d = &definition{spec: h.Spec, proj: &h}
 		}
 		if r.byName[d.spec.Name] != nil || seen[d.spec.Name] {

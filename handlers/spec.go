@@ -47,8 +47,9 @@ type Spec struct {
 	// Strong makes dispatches with strong consistency wait for this handler (see
 	// Runner.WaitFor).
 	Strong bool
-	// OnError decides what happens when handling an event fails (nil means
-	// DefaultOnError: retry for ever with exponential backoff).
+	// OnError decides what happens when handling an event fails (nil means the
+	// runner's RunnerConfig.OnError, by default DefaultOnError: retry for ever with
+	// exponential backoff).
 	OnError OnError
 	// BatchSize is how many events a partition reads from the global order per page
 	// (0 means DefaultBatchSize = 100). A projection commits one transaction per page.
@@ -62,8 +63,9 @@ type Spec struct {
 	Filter func(eventstore.RecordedEvent) bool
 }
 
-// withDefaults returns s with its zero fields set to their defaults.
-func (s Spec) withDefaults() Spec {
+// withDefaults returns s with its zero fields set to their defaults; onError is the
+// runner's error policy.
+func (s Spec) withDefaults(onError OnError) Spec {
 	if s.Partitions == 0 {
 		s.Partitions = DefaultPartitions
 	}
@@ -71,7 +73,7 @@ func (s Spec) withDefaults() Spec {
 		s.StartFrom = Origin
 	}
 	if s.OnError == nil {
-		s.OnError = DefaultOnError
+		s.OnError = onError
 	}
 	if s.BatchSize == 0 {
 		s.BatchSize = DefaultBatchSize

@@ -29,6 +29,7 @@ func (n *Node) newRunner(ctx context.Context) error {
 		Owns:     func(string) bool { return false }, // until the ring says otherwise
 		Observer: n.metrics,
 		Decode:   n.router.DecodeEvent,
+		OnError:  handlerOnError,
 		// 0 in the node's settings means every append: the runner's "none" is negative.
 		ReadInterval: cmp.Or(n.cfg.HandlerReadInterval, -1),
 	})
@@ -61,21 +62,9 @@ func (n *Node) newRunner(ctx context.Context) error {
 	}
 	var kept []handlers.Registrant
 	for _, r := range registrants {
-		switch h := r.(type) {
-		case handlers.Handler:
-			if h.OnError == nil {
-				h.OnError = handlerOnError
-			}
-			r = h
-		case handlers.Projection:
-			if pg == nil {
-				n.log.Warn().Str("projection", h.Name).Msg("no PostgreSQL store: the projection is not run")
-				continue
-			}
-			if h.OnError == nil {
-				h.OnError = handlerOnError
-			}
-			r = h
+		if p, ok := r.(handlers.Projection); ok && pg == nil {
+			n.log.Warn().Str("projection", p.Name).Msg("no PostgreSQL store: the projection is not run")
+			continue
 		}
 		kept = append(kept, r)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -49,7 +48,7 @@ func natsOptions(cfg config.Config) ([]nats.Option, error) {
 func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	kind := "other"
 	switch {
-	case errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation"):
+	case errors.Is(err, nats.ErrPermissionViolation):
 		kind = "permission"
 	case errors.Is(err, nats.ErrSlowConsumer):
 		kind = "slow_consumer"
