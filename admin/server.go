@@ -90,26 +90,44 @@ func Handler(cfg Config) http.Handler {
 	return requireToken(cfg.Token, mux)
 }
 
-// Server is a running admin listener.
+// Server is an admin listener: bound by Listen (or Serve), serving after Serve.
 type Server struct {
 	addr string
+	ln   net.Listener
+	log  zerolog.Logger
 	http *http.Server
 }
 
-// Serve listens on cfg.Addr and serves the admin API there until Shutdown.
+// Serve listens on cfg.Addr and serves the admin API there until Shutdown: Listen,
+// then Server.Serve.
 func Serve(cfg Config) (*Server, error) {
+	s, err := Listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Serve()
+	return s, nil
+}
+
+// Listen binds cfg.Addr without serving yet, so that a caller can learn Addr (the
+// port chosen for port 0) before the first request can ask for it; Serve starts.
+func Listen(cfg Config) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listener on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{addr: ln.Addr().String(), http: &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 5 * time.Second}}
-	log := cfg.Logger
+	return &Server{addr: ln.Addr().String(), ln: ln, log: cfg.Logger,
+		http: &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 5 * time.Second}}, nil
+}
+
+// Serve serves the admin API on the listener Listen bound, in a goroutine of its
+// own, until Shutdown. Call it once.
+func (s *Server) Serve() {
 	go func() {
-		if err := s.http.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error().Err(err).Msg("admin listener failed")
+		if err := s.http.Serve(s.ln); err != nil && err != http.ErrServerClosed {
+			s.log.Error().Err(err).Msg("admin listener failed")
 		}
 	}()
-	return s, nil
 }
 
 // Addr is the address the server listens on (with the port chosen when

@@ -18,7 +18,7 @@ func (n *Node) startAdmin() error {
 	if err != nil {
 		return err
 	}
-	n.admin, err = admin.Serve(admin.Config{
+	n.admin, err = admin.Listen(admin.Config{
 		Addr:    n.cfg.AdminAddr,
 		Token:   token,
 		Node:    adminNode{n},
@@ -29,7 +29,9 @@ func (n *Node) startAdmin() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	// Known before the first request: /cluster reports it for this node.
 	n.adminAddr = n.admin.Addr()
+	n.admin.Serve()
 	return nil
 }
 
