@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/errcode"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/internal/syncbuf"
 	"github.com/ringleader-go/ringleader/internal/testapp"
 	"github.com/ringleader-go/ringleader/node"
 	"github.com/ringleader-go/ringleader/routing"
@@ -105,7 +105,7 @@ func TestNATSPermissions(t *testing.T) {
 	defer cancel()
 	// The node's log: a permission the node user lacks shows up there (and in
 	// ringleader_nats_errors_total), not as a failed call.
-	var nodeLog syncBuffer
+	var nodeLog syncbuf.Buffer
 	n, err := node.Start(ctx, node.Options{App: testapp.App(), Config: cfg, Logger: zerolog.New(&nodeLog)})
 	if err != nil {
 		t.Fatalf("a node with the node user's permissions: %v", err)
@@ -229,22 +229,4 @@ func waitForViolation(t *testing.T, pe *permErrors, what string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the node's goroutines to log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
