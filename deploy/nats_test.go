@@ -156,13 +156,8 @@ func TestNATSPermissions(t *testing.T) {
 		t.Error("a forged forward to the node subject got an answer")
 	}
 	_ = teller.Flush()
-	deadline := time.Now().Add(5 * time.Second)
-	for !(tellerErrs.has(`Subscription to "rl.cmd.>"`) && tellerErrs.has(`Subscription to "rl.node.perm1"`) &&
-		tellerErrs.has(`Publish to "rl.cmd.Close"`) && tellerErrs.has(`Publish to "rl.node.perm1"`)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("permission violations seen by the teller: %v", tellerErrs.errs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	for _, refused := range []string{`Subscription to "rl.cmd.>"`, `Subscription to "rl.node.perm1"`, `Publish to "rl.cmd.Close"`, `Publish to "rl.node.perm1"`} {
+		waitForViolation(t, tellerErrs, refused)
 	}
 
 	// Another client user has its own types and its own inbox.
@@ -194,7 +189,7 @@ func TestNATSPermissions(t *testing.T) {
 		t.Fatalf("routing.Watch as the service user: %v", err)
 	}
 	defer table.Close()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for table.Ring() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the service user's routing table learnt no ring: the node cannot answer rl.ring, or the service cannot ask")
