@@ -76,6 +76,15 @@ func (p *partition) processOneByOne(ctx context.Context, cur cursor, pg page, be
 // returned *infraError is not the projection's failure (no transaction, checkpoint
 // conflict); any other error is (Project's error or panic, or the commit's).
 func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventstore.RecordedEvent) error {
+	// Decoded before the transaction begins, so that it holds its connection only
+	// for the writes.
+	decoded := make([]Event, len(evs))
+	for i, e := range evs {
+		var err error
+		if decoded[i], err = p.r.decode(e); err != nil {
+			return err
+		}
+	}
 	// The commit does not wait for its WAL record to reach disk. Rows and
 	// checkpoint commit together, so a PostgreSQL crash can only lose the last few
 	// milliseconds of both, and those events are projected again; in exchange a
@@ -91,12 +100,6 @@ func (p *partition) projectTx(ctx context.Context, from, to int64, evs []eventst
 		_ = tx.Rollback(rctx) // a no-op after Commit
 	}()
 	spec, knobs := p.def.spec, p.r.cfg.Knobs
-	decoded := make([]Event, len(evs))
-	for i, e := range evs {
-		if decoded[i], err = p.r.decode(e); err != nil {
-			return err
-		}
-	}
 	page := p.def.proj.ProjectPage
 	if page != nil {
 		if err := page(ctx, tx, decoded); err != nil {
