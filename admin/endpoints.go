@@ -196,7 +196,7 @@ func (e *endpoints) command(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if o != nil {
-			view.Outcome = &OutcomeView{StreamVersion: o.StreamVersion, Code: o.Code, Message: o.Message, CreatedAt: o.CreatedAt}
+			view.Outcome = &OutcomeView{StreamVersion: o.StreamVersion, Code: o.Code, Message: o.Message, Reason: o.Reason, CreatedAt: o.CreatedAt}
 		}
 	}
 	writeJSON(w, http.StatusOK, view)

@@ -168,5 +168,6 @@ type OutcomeView struct {
 	StreamVersion int64     `json:"stream_version"`
 	Code          string    `json:"code"`
 	Message       string    `json:"message"`
+	Reason        string    `json:"reason,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 }

@@ -33,6 +33,8 @@ func knownCode(err error) (string, bool) {
 		return errcode.Rejected, true
 	case errors.Is(err, ErrConflict), errors.Is(err, eventstore.ErrWrongVersion):
 		return errcode.Conflict, true
+	case errors.Is(err, ErrConsistencyTimeout):
+		return errcode.ConsistencyTimeout, true
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errcode.Timeout, true
 	case errors.Is(err, ErrUnavailable), errors.Is(err, eventstore.ErrClosed), errors.Is(err, context.Canceled):

@@ -36,10 +36,11 @@ func TestStrongConsistencyHook(t *testing.T) {
 	if res := mustDispatch(t, d, Add{ID: "s", N: 1}, aggregate.WithConsistency(aggregate.Strong)); res.Consistency != aggregate.Strong || calls.Load() != 1 {
 		t.Fatalf("strong: %+v calls %d", res, calls.Load())
 	}
-	// Handlers too slow: the events are stored, the caller learns it timed out.
+	// Handlers too slow: the events are stored, the caller learns that consistency,
+	// not the command, timed out.
 	fail.Store(true)
 	res, err := d.Dispatch(context.Background(), Add{ID: "s", N: 1}, aggregate.WithConsistency(aggregate.Strong), aggregate.WithTimeout(20*time.Millisecond))
-	if aggregate.CodeOf(err) != errcode.Timeout || res == nil || res.AggregateVersion != 3 {
+	if aggregate.CodeOf(err) != errcode.ConsistencyTimeout || !errors.Is(err, aggregate.ErrConsistencyTimeout) || res == nil || res.AggregateVersion != 3 {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -356,6 +356,10 @@ func TestRejectedCommandIDStaysRejected(t *testing.T) {
 		if !errors.As(err, &prior) || aggregate.CodeOf(err) != errcode.Rejected || err.Error() != errNegative.Error() || prior.StreamVersion != 0 {
 			t.Fatalf("retry with a payload that would succeed: %v, want the original rejection", err)
 		}
+		// The recorded rejection keeps the domain's reason, and still matches it.
+		if aggregate.ReasonOf(err) != "negative_count" || !errors.Is(err, errNegative) {
+			t.Fatalf("retry: reason %q, errors.Is %v; want negative_count, true", aggregate.ReasonOf(err), errors.Is(err, errNegative))
+		}
 		if res := mustDispatch(t, d, Add{ID: "r", N: 2}, aggregate.WithCommandID("c2")); res.Duplicate || res.AggregateVersion != 1 {
 			t.Fatalf("a new id = %+v", res)
 		}
@@ -404,7 +408,8 @@ func TestLateCopyOfARejectedCommandCannotAppend(t *testing.T) {
 
 func TestExpectVersion(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(testing.TB) aggregate.Store) {
-		d := newDispatcher(t, aggregate.Config{Store: open(t), Router: counterRouter(aggregate.TypeConfig{})})
+		store := open(t)
+		d := newDispatcher(t, aggregate.Config{Store: store, Router: counterRouter(aggregate.TypeConfig{})})
 		mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
 		_, err := d.Dispatch(context.Background(), Add{ID: "e", N: 1}, aggregate.ExpectVersion(0))
 		var ve *aggregate.ExpectedVersionError
@@ -414,6 +419,18 @@ func TestExpectVersion(t *testing.T) {
 		if res := mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectVersion(1)); res.AggregateVersion != 2 {
 			t.Fatalf("res = %+v", res)
 		}
+		// Exists: refused on a new stream, accepted on one with events.
+		_, err = d.Dispatch(context.Background(), Add{ID: "new", N: 1}, aggregate.ExpectExists())
+		if !errors.As(err, &ve) || ve.Expected != aggregate.ExpectedExisting || aggregate.CodeOf(err) != errcode.Conflict {
+			t.Fatalf("exists on a new stream: %v", err)
+		}
+		if res := mustDispatch(t, d, Add{ID: "e", N: 1}, aggregate.ExpectExists()); res.AggregateVersion != 3 {
+			t.Fatalf("exists: %+v", res)
+		}
+		if _, err := d.Dispatch(context.Background(), Add{ID: "e", N: 1}, aggregate.ExpectNoStream()); aggregate.CodeOf(err) != errcode.Conflict {
+			t.Fatalf("no stream on a stream at 3: %v", err)
+		}
+		wantCounter(t, d, store, "e", 3, 3)
 	})
 }
 

@@ -113,6 +113,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, rt *route, mw chain, p *Pipel
 	}
 	if p.Consistency == Strong && d.cfg.StrongConsistency != nil {
 		if err := d.cfg.StrongConsistency.WaitFor(ctx, res); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return res, fmt.Errorf("%w: %w", ErrConsistencyTimeout, err)
+			}
 			return res, waitError(ctx, fmt.Errorf("aggregate: strong consistency: %w", err))
 		}
 	}

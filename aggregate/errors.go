@@ -23,6 +23,11 @@ var (
 	// ErrTimeout: the command's deadline passed before it completed. A timed-out
 	// command may still have been applied; retry it with the same command id.
 	ErrTimeout = errors.New("aggregate: timeout")
+	// ErrConsistencyTimeout: the command succeeded and its events are stored, but the
+	// strongly consistent handlers had not processed them by the deadline. Dispatch
+	// returns the Result beside it. A retry with the same command id appends nothing
+	// and waits again.
+	ErrConsistencyTimeout = errors.New("aggregate: stored, but strong consistency not reached in time")
 	// ErrUnavailable: the dispatcher is closed or the aggregate could not be loaded or
 	// stored (event store down, unknown event type in its stream).
 	ErrUnavailable = errors.New("aggregate: unavailable")
@@ -30,26 +35,37 @@ var (
 	ErrClosed = fmt.Errorf("%w: dispatcher closed", ErrUnavailable)
 )
 
-// InvalidError reports a malformed command.
+// InvalidError reports a malformed command. Its message is written for the author of
+// a client in any language: it names the field and says what is wrong without Go type
+// names (the cause, in Err, may have them).
 type InvalidError struct {
 	// CommandType is the command's registered type name, if known.
 	CommandType string
-	// Reason says what is wrong, for people.
-	Reason string
+	// Field is the JSON name (a dotted path for a nested one) of the field at fault,
+	// "" when the problem is not about one field.
+	Field string
+	// Problem says what is wrong, for people.
+	Problem string
 	// Err is the underlying cause (a JSON error, a Validate error), if any.
 	Err error
 }
 
+// Error returns "aggregate: invalid command <type>: <Message>".
 func (e *InvalidError) Error() string {
 	msg := "aggregate: invalid command"
 	if e.CommandType != "" {
 		msg += " " + e.CommandType
 	}
-	msg += ": " + e.Reason
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+	return msg + ": " + e.Message()
+}
+
+// Message is what the wire reply's error.message says: `field "<Field>": <Problem>`,
+// or the Problem alone.
+func (e *InvalidError) Message() string {
+	if e.Field != "" {
+		return fmt.Sprintf("field %q: %s", e.Field, e.Problem)
 	}
-	return msg
+	return e.Problem
 }
 
 // Is makes errors.Is(err, ErrInvalid) true.
@@ -75,11 +91,14 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 
 // PriorRejectionError is the rejection recorded for a command id that was rejected
 // before: a retry of the command, or a copy delivered late, gets it (wrapped in a
-// *RejectedError) instead of being decided again. Its message is the original
-// rejection's; the original domain error's Go type is not stored.
+// *RejectedError) instead of being decided again. Its message and reason are the
+// original rejection's; the original domain error's Go type is not stored, but
+// errors.Is matches it against a *Rejection with the same reason.
 type PriorRejectionError struct {
 	// Message is the original rejection's message.
 	Message string
+	// Reason is the original rejection's reason ("" if it had none).
+	Reason string
 	// StreamVersion is the version of the state the command was rejected on.
 	StreamVersion int64
 	// At is when the rejection was recorded.
@@ -87,6 +106,15 @@ type PriorRejectionError struct {
 }
 
 func (e *PriorRejectionError) Error() string { return e.Message }
+
+// RejectionReason implements Reasoner.
+func (e *PriorRejectionError) RejectionReason() string { return e.Reason }
+
+// Is reports whether target is a *Rejection with the recorded reason.
+func (e *PriorRejectionError) Is(target error) bool {
+	t, ok := target.(*Rejection)
+	return ok && e.Reason != "" && t.Reason == e.Reason
+}
 
 // PanicError reports a panic in user code (Execute, Apply, a snapshot codec). The
 // command fails, the instance's state is discarded, and the next command rehydrates
@@ -133,11 +161,19 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // aggregate at another version. Nothing was executed.
 type ExpectedVersionError struct {
 	StreamID string
+	// Expected is the version the caller expected, or ExpectedExisting.
 	Expected int64
-	Actual   int64
+	// Actual is the version the aggregate was at.
+	Actual int64
 }
 
+// ExpectedExisting is ExpectedVersionError.Expected for ExpectExists.
+const ExpectedExisting int64 = -1
+
 func (e *ExpectedVersionError) Error() string {
+	if e.Expected == ExpectedExisting {
+		return fmt.Sprintf("aggregate: stream %q has no events; the command expected it to exist", e.StreamID)
+	}
 	return fmt.Sprintf("aggregate: stream %q is at version %d, not the expected %d", e.StreamID, e.Actual, e.Expected)
 }
 
@@ -156,6 +192,6 @@ func (e *UnknownEventError) Error() string {
 	return fmt.Sprintf("aggregate: event type %s is not registered with aggregate type %s", e.EventType, e.AggregateType)
 }
 
-func invalid(commandType, reason string, err error) error {
-	return &InvalidError{CommandType: commandType, Reason: reason, Err: err}
+func invalid(commandType, problem string, err error) error {
+	return &InvalidError{CommandType: commandType, Problem: problem, Err: err}
 }

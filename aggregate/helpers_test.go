@@ -46,7 +46,7 @@ type Added struct {
 type notRegistered struct{}
 
 var (
-	errNegative  = errors.New("n must not be negative")
+	errNegative  = aggregate.Reject("negative_count", "n must not be negative")
 	errNotEnough = errors.New("not enough")
 )
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 )
 
 // Validator is implemented by commands that check their own fields. Decode, Identify
@@ -43,15 +44,23 @@ func (r *Router) Identify(command any) (Target, error) {
 func (rt *route) target(cmd any) (t Target, err error) {
 	if v, ok := cmd.(Validator); ok {
 		if verr := safeValidate(v); verr != nil {
-			return Target{}, invalid(rt.name, "validation failed", verr)
+			ie := &InvalidError{CommandType: rt.name, Problem: verr.Error(), Err: verr}
+			if fe := (*FieldError)(nil); errors.As(verr, &fe) {
+				ie.Field, ie.Problem = fe.Field, fe.Problem
+			}
+			return Target{}, ie
 		}
 	}
 	id, perr := safeIdentity(rt.identity, cmd)
 	if perr != nil {
-		return Target{}, invalid(rt.name, "identity function failed", perr)
+		return Target{}, invalid(rt.name, "the route's identity function failed: "+perr.Error(), perr)
 	}
 	if id == "" {
-		return Target{}, invalid(rt.name, "missing aggregate identity", nil)
+		if rt.identityField != "" {
+			return Target{}, &InvalidError{CommandType: rt.name, Field: rt.identityField,
+				Problem: "required, and must not be empty: it identifies the aggregate"}
+		}
+		return Target{}, invalid(rt.name, "the aggregate's identity is missing: a required field is absent or empty", nil)
 	}
 	return Target{CommandType: rt.name, AggregateType: rt.typ.name, AggregateID: id, StreamID: rt.typ.StreamID(id)}, nil
 }
@@ -94,16 +103,17 @@ func (r *Router) DecodeTarget(commandType string, body []byte) (any, Target, err
 	}
 	trimmed := bytes.Trim(body, " \t\r\n") // JSON's whitespace only (RFC 8259)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, Target{}, invalid(commandType, "body is not a JSON object", nil)
+		return nil, Target{}, invalid(commandType, "the command must be a JSON object", nil)
 	}
 	p := reflect.New(rt.goType)
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(p.Interface()); err != nil {
-		return nil, Target{}, invalid(commandType, "malformed JSON", err)
+		field, problem := describeDecodeError(err)
+		return nil, Target{}, &InvalidError{CommandType: commandType, Field: field, Problem: problem, Err: err}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, Target{}, invalid(commandType, "malformed JSON", errors.New("data after the JSON object"))
+		return nil, Target{}, invalid(commandType, "malformed JSON: data after the command's JSON object", err)
 	}
 	cmd := p.Elem().Interface()
 	target, err := rt.target(cmd)
@@ -111,4 +121,46 @@ func (r *Router) DecodeTarget(commandType string, body []byte) (any, Target, err
 		return nil, Target{}, err
 	}
 	return cmd, target, nil
+}
+
+// identityProbe is a value no real command holds in a field.
+const identityProbe = "\x00ringleader-identity-probe\x00"
+
+// identityFieldOf finds the string field that identity reads, by calling it on
+// commands with one top-level string field set to identityProbe at a time, and
+// returns its JSON name; "" when identity is not the value of one such field (it
+// combines fields, or reads a nested one).
+func identityFieldOf[C any](identity func(C) string) string {
+	t := reflect.TypeFor[C]()
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Type.Kind() != reflect.String {
+			continue
+		}
+		name, ok := jsonFieldName(f)
+		if !ok {
+			continue
+		}
+		var c C
+		reflect.ValueOf(&c).Elem().Field(i).SetString(identityProbe)
+		if id, err := safeIdentity(func(v any) string { return identity(v.(C)) }, c); err == nil && id == identityProbe {
+			return name
+		}
+	}
+	return ""
+}
+
+// jsonFieldName is the name encoding/json gives f; false when it skips f.
+func jsonFieldName(f reflect.StructField) (string, bool) {
+	tag := f.Tag.Get("json")
+	if tag == "-" {
+		return "", false
+	}
+	if name, _, _ := strings.Cut(tag, ","); name != "" {
+		return name, true
+	}
+	return f.Name, true
 }

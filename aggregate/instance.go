@@ -152,6 +152,8 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		var err error
 		if req.opts.hasExpected && in.version != req.opts.expectedVersion {
 			err = &ExpectedVersionError{StreamID: in.target.StreamID, Expected: req.opts.expectedVersion, Actual: in.version}
+		} else if req.opts.expectExists && in.version == 0 {
+			err = &ExpectedVersionError{StreamID: in.target.StreamID, Expected: ExpectedExisting, Actual: 0}
 		} else {
 			events, err = in.execute(p.Command)
 		}
@@ -285,7 +287,7 @@ func isDecision(answer error) bool {
 func (in *instance) settle(ctx context.Context, req *request, answer error, attempt int) (res *Result, again bool, err error) {
 	o := eventstore.CommandOutcome{StreamID: in.target.StreamID, CommandID: req.pipeline.CommandID, StreamVersion: in.version}
 	if answer != nil {
-		o.Code, o.Message = string(CodeOf(answer)), answer.Error()
+		o.Code, o.Message, o.Reason = CodeOf(answer), answer.Error(), ReasonOf(answer)
 	}
 	prior, err := in.d.cfg.Store.RecordOutcome(ctx, o)
 	var stale *eventstore.WrongVersionError
@@ -322,7 +324,7 @@ func (in *instance) settle(ctx context.Context, req *request, answer error, atte
 // without events marked Duplicate.
 func (in *instance) priorOutcome(req *request, o *eventstore.CommandOutcome) (*Result, error) {
 	if o.Code != "" {
-		return nil, &RejectedError{Err: &PriorRejectionError{Message: o.Message, StreamVersion: o.StreamVersion, At: o.CreatedAt}}
+		return nil, &RejectedError{Err: &PriorRejectionError{Message: o.Message, Reason: o.Reason, StreamVersion: o.StreamVersion, At: o.CreatedAt}}
 	}
 	res := in.baseResult(req)
 	res.Duplicate = true

@@ -28,6 +28,7 @@ type dispatchOptions struct {
 	timeout         time.Duration
 	expectedVersion int64
 	hasExpected     bool
+	expectExists    bool
 	returnState     bool
 }
 
@@ -71,6 +72,14 @@ func WithTimeout(d time.Duration) Option { return func(o *dispatchOptions) { o.t
 func ExpectVersion(v int64) Option {
 	return func(o *dispatchOptions) { o.expectedVersion, o.hasExpected = v, true }
 }
+
+// ExpectNoStream executes the command only if the aggregate has no events yet: it is
+// ExpectVersion(0).
+func ExpectNoStream() Option { return ExpectVersion(0) }
+
+// ExpectExists executes the command only if the aggregate has at least one event;
+// otherwise Dispatch fails with an *ExpectedVersionError (code conflict).
+func ExpectExists() Option { return func(o *dispatchOptions) { o.expectExists = true } }
 
 // ReturnState makes the Result carry a copy of the aggregate's state after the
 // command (Result.State, a pointer to the state type). It costs a JSON round trip.

@@ -40,7 +40,11 @@ type route struct {
 	goType   reflect.Type
 	typ      *Type
 	identity func(any) string
-	timeout  time.Duration
+	// identityField is the JSON name of the string field identity returns, when
+	// probing found one (see identityFieldOf); it names the field in the answer to a
+	// command without identity.
+	identityField string
+	timeout       time.Duration
 	// inherited is the middleware of the routers this route was included from,
 	// outermost first; it runs after the including router's own middleware.
 	inherited []Middleware
@@ -87,11 +91,12 @@ func Route[C any](r *Router, t *Type, identity func(C) string, opts ...RouteOpti
 		return
 	}
 	r.add(&route{
-		name:     name,
-		goType:   rt,
-		typ:      t,
-		identity: func(c any) string { return identity(c.(C)) },
-		timeout:  o.Timeout,
+		name:          name,
+		goType:        rt,
+		typ:           t,
+		identity:      func(c any) string { return identity(c.(C)) },
+		identityField: identityFieldOf(identity),
+		timeout:       o.Timeout,
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +27,10 @@ type Checked struct {
 
 func (c Checked) Validate() error {
 	if c.N > 10 {
-		return errors.New("n too large")
+		return aggregate.InvalidField("n", "must be at most 10, got %d", c.N)
+	}
+	if c.N < 0 {
+		return errors.New("n is negative")
 	}
 	return nil
 }
@@ -57,20 +61,24 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("Identify = %+v, %v", tgt, err)
 	}
 
+	// The message a client author reads: the field, and the problem in JSON's words.
 	cases := []struct {
 		name, typ, body string
 		want            error
-		reason          string
+		field, message  string
 	}{
-		{"unknown type", "Nope", `{}`, aggregate.ErrUnknownCommand, ""},
-		{"not JSON", "Add", `{"id":`, aggregate.ErrInvalid, "malformed JSON"},
-		{"not an object", "Add", `[1]`, aggregate.ErrInvalid, "body is not a JSON object"},
-		{"empty body", "Add", ``, aggregate.ErrInvalid, "body is not a JSON object"},
-		{"wrong field type", "Add", `{"id":"a","n":"x"}`, aggregate.ErrInvalid, "malformed JSON"},
-		{"unknown field", "Add", `{"id":"a","amount":1}`, aggregate.ErrInvalid, "malformed JSON"},
-		{"trailing data", "Add", `{"id":"a"} {}`, aggregate.ErrInvalid, "malformed JSON"},
-		{"missing identity", "Add", `{"n":1}`, aggregate.ErrInvalid, "missing aggregate identity"},
-		{"validation", "Checked", `{"id":"a","n":11}`, aggregate.ErrInvalid, "validation failed"},
+		{"unknown type", "Nope", `{}`, aggregate.ErrUnknownCommand, "", ""},
+		{"not JSON", "Add", `{"id":`, aggregate.ErrInvalid, "", "malformed JSON: the object is not complete"},
+		{"bad syntax", "Add", `{"id" "a"}`, aggregate.ErrInvalid, "", "malformed JSON at byte 7: invalid character '\"' after object key"},
+		{"not an object", "Add", `[1]`, aggregate.ErrInvalid, "", "the command must be a JSON object"},
+		{"empty body", "Add", ``, aggregate.ErrInvalid, "", "the command must be a JSON object"},
+		{"wrong field type", "Add", `{"id":"a","n":"x"}`, aggregate.ErrInvalid, "n", `field "n": expected an integer, got a string`},
+		{"fraction for an integer", "Add", `{"id":"a","n":1.5}`, aggregate.ErrInvalid, "n", `field "n": expected an integer, got the number 1.5, which is not a whole number`},
+		{"unknown field", "Add", `{"id":"a","amount":1}`, aggregate.ErrInvalid, "amount", `field "amount": unknown field: the command has no field of that name`},
+		{"trailing data", "Add", `{"id":"a"} {}`, aggregate.ErrInvalid, "", "malformed JSON: data after the command's JSON object"},
+		{"missing identity", "Add", `{"n":1}`, aggregate.ErrInvalid, "id", `field "id": required, and must not be empty: it identifies the aggregate`},
+		{"field validation", "Checked", `{"id":"a","n":11}`, aggregate.ErrInvalid, "n", `field "n": must be at most 10, got 11`},
+		{"plain validation", "Checked", `{"id":"a","n":-1}`, aggregate.ErrInvalid, "", "n is negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,8 +87,11 @@ func TestDecode(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
 			var ie *aggregate.InvalidError
-			if c.reason != "" && (!errors.As(err, &ie) || ie.Reason != c.reason || ie.CommandType != c.typ) {
-				t.Fatalf("err = %#v, want reason %q", err, c.reason)
+			if c.message != "" && (!errors.As(err, &ie) || ie.Message() != c.message || ie.Field != c.field || ie.CommandType != c.typ) {
+				t.Fatalf("err = %#v, want field %q and message %q", err, c.field, c.message)
+			}
+			if ie != nil && strings.Contains(err.Error(), "Go struct") {
+				t.Fatalf("message names Go types: %v", err)
 			}
 			wantCode := errcode.Invalid
 			if c.want == aggregate.ErrUnknownCommand {
@@ -205,13 +216,14 @@ func TestMiddlewareMayReplaceCommand(t *testing.T) {
 
 func TestCodeOf(t *testing.T) {
 	cases := map[string]error{
-		"":                     nil,
-		errcode.UnknownCommand: aggregate.ErrUnknownCommand,
-		errcode.Invalid:        &aggregate.InvalidError{Reason: "x"},
-		errcode.Rejected:       &aggregate.RejectedError{Err: errors.New("no")},
-		errcode.Conflict:       &aggregate.ExpectedVersionError{},
-		errcode.Timeout:        context.DeadlineExceeded,
-		errcode.Unavailable:    errors.New("connection refused"),
+		"":                         nil,
+		errcode.UnknownCommand:     aggregate.ErrUnknownCommand,
+		errcode.Invalid:            &aggregate.InvalidError{Problem: "x"},
+		errcode.Rejected:           &aggregate.RejectedError{Err: errors.New("no")},
+		errcode.Conflict:           &aggregate.ExpectedVersionError{},
+		errcode.Timeout:            context.DeadlineExceeded,
+		errcode.ConsistencyTimeout: fmt.Errorf("%w: %w", aggregate.ErrConsistencyTimeout, context.DeadlineExceeded),
+		errcode.Unavailable:        errors.New("connection refused"),
 	}
 	for want, err := range cases {
 		if got := aggregate.CodeOf(err); got != want {

@@ -26,6 +26,11 @@ const (
 	// Timeout: the deadline passed; the command may or may not have been applied.
 	// Resend it with the same Command-Id to find out.
 	Timeout = "timeout"
+	// ConsistencyTimeout: the command succeeded and its events are stored (the reply
+	// carries them), but the strongly consistent handlers had not processed them when
+	// the deadline passed. Resending with the same Command-Id appends nothing and
+	// waits again.
+	ConsistencyTimeout = "consistency_timeout"
 	// Unavailable: the owner is unreachable, the node overloaded or shutting down,
 	// the store down, or an internal failure. A retry (same Command-Id) may succeed.
 	Unavailable = "unavailable"
@@ -34,7 +39,7 @@ const (
 // Valid reports whether code is one of the wire error codes.
 func Valid(code string) bool {
 	switch code {
-	case Invalid, UnknownCommand, Rejected, Conflict, Timeout, Unavailable:
+	case Invalid, UnknownCommand, Rejected, Conflict, Timeout, ConsistencyTimeout, Unavailable:
 		return true
 	}
 	return false
@@ -42,7 +47,7 @@ func Valid(code string) bool {
 
 // Transient reports whether code says nothing definite about the command: it may or
 // may not have been applied (Timeout), or a retry may succeed (Unavailable,
-// Conflict).
+// Conflict). ConsistencyTimeout is not transient: the command was applied.
 func Transient(code string) bool {
 	switch code {
 	case Timeout, Unavailable, Conflict:

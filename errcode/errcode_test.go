@@ -10,6 +10,7 @@ func TestValidAndTransient(t *testing.T) {
 	transient := map[string]bool{
 		errcode.Invalid: false, errcode.UnknownCommand: false, errcode.Rejected: false,
 		errcode.Conflict: true, errcode.Timeout: true, errcode.Unavailable: true,
+		errcode.ConsistencyTimeout: false,
 	}
 	for code, want := range transient {
 		if !errcode.Valid(code) {

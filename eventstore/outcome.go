@@ -30,6 +30,9 @@ type CommandOutcome struct {
 	Code string
 	// Message is the error's message, as the client was shown it ("" for a success).
 	Message string
+	// Reason is the rejection's machine-readable reason (aggregate.Rejection), "" when
+	// it had none.
+	Reason string
 	// CreatedAt is when the store recorded the outcome (set by the store).
 	CreatedAt time.Time
 }
@@ -67,8 +70,8 @@ func ValidateOutcome(o CommandOutcome) error {
 	if o.CommandID == "" {
 		return invalidf("an outcome needs a command id")
 	}
-	if !validText(o.CommandID) || !validText(o.Code) || !validText(o.Message) {
-		return invalidf("an outcome's command id, code and message must be valid UTF-8 without NUL")
+	if !validText(o.CommandID) || !validText(o.Code) || !validText(o.Message) || !validText(o.Reason) {
+		return invalidf("an outcome's command id, code, message and reason must be valid UTF-8 without NUL")
 	}
 	if o.StreamVersion < 0 {
 		return invalidf("an outcome's stream version must not be negative, got %d", o.StreamVersion)

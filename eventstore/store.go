@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -152,6 +153,29 @@ const (
 	MetaCausationID   = "causation_id"
 	MetaCorrelationID = "correlation_id"
 )
+
+// Metadata keys that Ringleader writes into some events: the payload version
+// (package upcast) and crypto-shredding's subject and forgotten fields (package
+// shred).
+const (
+	MetaEventVersion = "event_version"
+	MetaPIISubject   = "pii_subject"
+	MetaPIIForgotten = "pii_forgotten"
+)
+
+// ReservedMetadataPrefix starts the metadata keys kept for Ringleader's future use.
+const ReservedMetadataPrefix = "rl_"
+
+// ReservedMetadataKey reports whether key is Ringleader's to write: one of the Meta*
+// keys above or a key starting with ReservedMetadataPrefix. A command's metadata
+// from outside (the wire's Meta- headers) may not use these keys.
+func ReservedMetadataKey(key string) bool {
+	switch key {
+	case MetaCommandID, MetaCausationID, MetaCorrelationID, MetaEventVersion, MetaPIISubject, MetaPIIForgotten:
+		return true
+	}
+	return strings.HasPrefix(key, ReservedMetadataPrefix)
+}
 
 // EventData is an event to be appended.
 type EventData struct {

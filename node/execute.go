@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 func (n *Node) locate(req transport.Request) (string, any, error) {
 	cmd, target, err := n.router.DecodeTarget(req.CommandType, req.Body)
 	if err != nil {
-		return "", nil, transport.WithCode(aggregate.CodeOf(err), err)
+		return "", nil, replyError(err)
 	}
 	owner, ok := n.ring.Load().Owner(target.StreamID)
 	if !ok {
@@ -33,9 +34,31 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 	if cmd == nil {
 		var err error
 		if cmd, err = n.router.Decode(req.CommandType, req.Body); err != nil {
-			return transport.ErrorReply(req.CommandID, aggregate.CodeOf(err), err.Error())
+			return transport.Reply{CommandID: req.CommandID, Error: replyError(err)}
 		}
 	}
+	if !req.Deadline.IsZero() && time.Until(req.Deadline) <= 0 {
+		return transport.ErrorReply(req.CommandID, errcode.Timeout, "the command's deadline passed before it could run")
+	}
+	res, err := n.dispatcher.Dispatch(ctx, cmd, dispatchOptions(req)...)
+	if err != nil {
+		var conflict *aggregate.ConflictError
+		if errors.As(err, &conflict) {
+			n.metrics.conflicts.Inc()
+		}
+		reply := transport.Reply{CommandID: req.CommandID, Error: replyError(err)}
+		if res != nil {
+			// A consistency timeout: the events are stored, and the reply says which.
+			reply = n.resultReply(res)
+			reply.OK, reply.Error = false, replyError(err)
+		}
+		return reply
+	}
+	return n.resultReply(res)
+}
+
+// dispatchOptions turns a request's headers into dispatch options.
+func dispatchOptions(req transport.Request) []aggregate.Option {
 	var opts []aggregate.Option
 	if req.CommandID != "" {
 		opts = append(opts, aggregate.WithCommandID(req.CommandID))
@@ -50,24 +73,27 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 		opts = append(opts, aggregate.WithConsistency(aggregate.Strong))
 	}
 	if !req.Deadline.IsZero() {
-		if left := time.Until(req.Deadline); left > 0 {
-			opts = append(opts, aggregate.WithTimeout(left))
-		} else {
-			return transport.ErrorReply(req.CommandID, errcode.Timeout, "the command's deadline passed before it could run")
-		}
+		opts = append(opts, aggregate.WithTimeout(time.Until(req.Deadline)))
 	}
-	res, err := n.dispatcher.Dispatch(ctx, cmd, opts...)
-	if err != nil {
-		id := req.CommandID
-		if res != nil {
-			id = res.CommandID
-		}
-		var conflict *aggregate.ConflictError
-		if errors.As(err, &conflict) {
-			n.metrics.conflicts.Inc()
-		}
-		return transport.ErrorReply(id, aggregate.CodeOf(err), err.Error())
+	switch req.Expected.Kind {
+	case transport.ExpectNoStream:
+		opts = append(opts, aggregate.ExpectNoStream())
+	case transport.ExpectExists:
+		opts = append(opts, aggregate.ExpectExists())
+	case "":
+		opts = append(opts, aggregate.ExpectVersion(req.Expected.Version))
 	}
+	if len(req.Metadata) > 0 {
+		opts = append(opts, aggregate.WithMetadata(req.Metadata))
+	}
+	if req.ReturnState {
+		opts = append(opts, aggregate.ReturnState())
+	}
+	return opts
+}
+
+// resultReply is the successful reply of res.
+func (n *Node) resultReply(res *aggregate.Result) transport.Reply {
 	reply := transport.Reply{
 		OK:               true,
 		CommandID:        res.CommandID,
@@ -80,7 +106,30 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 	for i, e := range res.Events {
 		reply.Events[i] = transport.ReplyEvent{Type: e.Type, StreamVersion: e.StreamVersion, GlobalPosition: e.GlobalPosition, Data: e.Data}
 	}
+	if res.State != nil {
+		state, err := json.Marshal(res.State)
+		if err != nil {
+			n.log.Warn().Err(err).Str("stream", res.StreamID).Msg("cannot encode the aggregate's state for the reply")
+		} else {
+			reply.State = state
+		}
+	}
 	return reply
+}
+
+// replyError is the wire error of a failed dispatch or decode: its code, the
+// domain's reason of a rejection, and for an invalid command the field and a message
+// without Go's type names.
+func replyError(err error) *transport.ReplyError {
+	re := &transport.ReplyError{Code: aggregate.CodeOf(err), Message: err.Error(), Reason: aggregate.ReasonOf(err)}
+	var invalid *aggregate.InvalidError
+	if errors.As(err, &invalid) {
+		re.Field, re.Message = invalid.Field, invalid.Message()
+		if invalid.CommandType != "" {
+			re.Message = invalid.CommandType + ": " + re.Message
+		}
+	}
+	return re
 }
 
 func atoi(s string) int {

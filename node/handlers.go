@@ -113,7 +113,7 @@ func (d *natsDispatcher) Dispatch(ctx context.Context, commandType string, comma
 	}
 	out := process.Outcome{Code: reply.Code(), Duplicate: reply.Duplicate}
 	if reply.Error != nil {
-		out.Message = reply.Error.Message
+		out.Message, out.Reason = reply.Error.Message, reply.Error.Reason
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,40 @@ type SendOption func(*sendOptions)
 type sendOptions struct {
 	commandID, consistency, correlationID, causationID string
 	timeout                                            time.Duration
+	expected                                           Expectation
+	returnState                                        bool
+	metadata                                           map[string]string
+}
+
+// WithExpectedVersion sets the Expected-Version header to version n (0: the
+// aggregate must have no events yet).
+func WithExpectedVersion(n int64) SendOption {
+	return func(o *sendOptions) {
+		o.expected = Expectation{Version: n}
+		if n == 0 {
+			o.expected = Expectation{Kind: ExpectNoStream}
+		}
+	}
+}
+
+// WithExpectation sets the Expected-Version header to ExpectAny, ExpectNoStream or
+// ExpectExists.
+func WithExpectation(kind string) SendOption {
+	return func(o *sendOptions) { o.expected = Expectation{Kind: kind} }
+}
+
+// WithReturnState asks for the aggregate's state after the command (Reply.State).
+func WithReturnState() SendOption { return func(o *sendOptions) { o.returnState = true } }
+
+// WithMetadata adds Meta- headers: entries stored in every event's metadata (see
+// MaxMetadata for the limits).
+func WithMetadata(m map[string]string) SendOption {
+	return func(o *sendOptions) {
+		if o.metadata == nil {
+			o.metadata = map[string]string{}
+		}
+		maps.Copy(o.metadata, m)
+	}
 }
 
 // WithCommandID sets the Command-Id header, the command's idempotency key.
@@ -137,6 +172,7 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 	setIf(msg.Header, HeaderConsistency, o.consistency)
 	setIf(msg.Header, HeaderCorrelationID, o.correlationID)
 	setIf(msg.Header, HeaderCausationID, o.causationID)
+	setRequestOptions(msg.Header, o.expected, o.returnState, o.metadata)
 	remaining := time.Until(deadline)
 	if remaining <= 0 {
 		return Reply{}, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +45,9 @@ func TestParseRequestAccepts(t *testing.T) {
 		{"dotted type", "bank.Open", false, hdr(), `{}`, "bank.Open", now.Add(5 * time.Second), ConsistencyEventual},
 		{"forwarded type from header", "", true, hdr(HeaderCommandType, "Open", HeaderForwardedBy, "n1"), `{}`,
 			"Open", now.Add(5 * time.Second), ConsistencyEventual},
-		{"ingress ignores internal headers", "Open", false, hdr(HeaderCommandType, "Other", HeaderForwardedBy, "n1"), `{}`,
-			"Open", now.Add(5 * time.Second), ConsistencyEventual},
+		{"names in any case; application and trace headers ignored", "Open", false,
+			hdr("consistency", "strong", "X-Request-Source", "cli", "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), `{}`,
+			"Open", now.Add(5 * time.Second), ConsistencyStrong},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,10 +84,27 @@ func TestParseRequestRefuses(t *testing.T) {
 		"bool":            {hdr(), `true`, "a boolean"},
 		"too big":         {hdr(), `{"a":"` + strings.Repeat("x", 40) + `"}`, "exceeds the limit of 32"},
 		"timeout zero":    {hdr(HeaderTimeout, "0s"), `{}`, "positive"},
-		"timeout no unit": {hdr(HeaderTimeout, "5"), `{}`, "Go duration"},
+		"timeout no unit": {hdr(HeaderTimeout, "5"), `{}`, "not a duration"},
 		"timeout max":     {hdr(HeaderTimeout, "61s"), `{}`, "maximum"},
 		"consistency":     {hdr(HeaderConsistency, "eventually"), `{}`, "eventually"},
 		"deadline":        {hdr(HeaderDeadline, "12:00"), `{}`, "RFC 3339"},
+		"timeout words":   {hdr(HeaderTimeout, "soon"), `{}`, `"soon" is not a duration`},
+		// A header the contract does not know is refused, so a typo cannot drop a
+		// guarantee without a word.
+		"misspelt header":   {hdr("Expected-Versoin", "1"), `{}`, "Expected-Versoin is not part of the wire contract"},
+		"internal header":   {hdr(HeaderCommandType, "Other"), `{}`, "only for requests on a node's own subject"},
+		"given twice":       {nats.Header{HeaderExpectedVersion: {"1", "2"}}, `{}`, "given 2 times"},
+		"expected version":  {hdr(HeaderExpectedVersion, "latest"), `{}`, `"latest" is none of`},
+		"negative version":  {hdr(HeaderExpectedVersion, "-1"), `{}`, "none of"},
+		"return":            {hdr(HeaderReturn, "events"), `{}`, `"events" is not "state"`},
+		"contract":          {hdr(HeaderContract, "2"), `{}`, "speaks version 1"},
+		"reserved metadata": {hdr("Meta-command_id", "x"), `{}`, `"command_id" is reserved`},
+		"rl_ metadata":      {hdr("Meta-rl_route", "x"), `{}`, "reserved"},
+		"empty key":         {hdr("Meta-", "x"), `{}`, "empty"},
+		"key characters":    {hdr("Meta-a b", "x"), `{}`, "only letters"},
+		"long key":          {hdr("Meta-"+strings.Repeat("k", MaxMetadataKey+1), "x"), `{}`, "at most 64"},
+		"long value":        {hdr("Meta-k", strings.Repeat("v", MaxMetadataValue+1)), `{}`, "at most 1024"},
+		"too much metadata": {manyMetadata(MaxMetadata + 1), `{}`, "at most 32"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -106,9 +126,62 @@ func TestParseRequestRefuses(t *testing.T) {
 	}
 }
 
+func manyMetadata(n int) nats.Header {
+	h := nats.Header{}
+	for i := range n {
+		h.Set(fmt.Sprintf("Meta-k%d", i), "v")
+	}
+	return h
+}
+
+// TestParseRequestOptions: the headers that shape what the command does.
+func TestParseRequestOptions(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		h        nats.Header
+		expected Expectation
+		state    bool
+		meta     map[string]string
+	}{
+		{hdr(), Expectation{Kind: ExpectAny}, false, nil},
+		{hdr(HeaderExpectedVersion, "4"), Expectation{Version: 4}, false, nil},
+		{hdr(HeaderExpectedVersion, "0"), Expectation{Kind: ExpectNoStream}, false, nil},
+		{hdr("expected-version", "No_Stream"), Expectation{Kind: ExpectNoStream}, false, nil},
+		{hdr(HeaderExpectedVersion, "exists"), Expectation{Kind: ExpectExists}, false, nil},
+		{hdr(HeaderExpectedVersion, "any", HeaderReturn, "state", HeaderContract, "1"), Expectation{Kind: ExpectAny}, true, nil},
+		{hdr("Meta-Tenant", "acme", "meta-region", "eu-1"), Expectation{Kind: ExpectAny}, false, map[string]string{"Tenant": "acme", "region": "eu-1"}},
+		{manyMetadata(MaxMetadata), Expectation{Kind: ExpectAny}, false, manyMetadataMap(MaxMetadata)},
+	}
+	for _, tc := range cases {
+		req, rerr := parseRequest("Open", false, tc.h, []byte(`{}`), now, testLimits)
+		if rerr != nil {
+			t.Fatalf("%v refused: %v", tc.h, rerr)
+		}
+		if req.Expected != tc.expected || req.ReturnState != tc.state || !maps.Equal(req.Metadata, tc.meta) {
+			t.Fatalf("%v: got expected %+v, state %v, metadata %v", tc.h, req.Expected, req.ReturnState, req.Metadata)
+		}
+		// What a forward sends is read back the same.
+		fwd := nats.Header{}
+		setRequestOptions(fwd, req.Expected, req.ReturnState, req.Metadata)
+		fwd.Set(HeaderCommandType, "Open")
+		again, rerr := parseRequest("", true, fwd, []byte(`{}`), now, testLimits)
+		if rerr != nil || again.Expected != req.Expected || again.ReturnState != req.ReturnState || !maps.Equal(again.Metadata, req.Metadata) {
+			t.Fatalf("forwarded %v: %+v, %v", fwd, again, rerr)
+		}
+	}
+}
+
+func manyMetadataMap(n int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprintf("k%d", i)] = "v"
+	}
+	return m
+}
+
 func TestReplyEncoding(t *testing.T) {
-	got := string(marshalReply(ErrorReply("c-2", errcode.Rejected, "insufficient funds")))
-	want := `{"ok":false,"command_id":"c-2","duplicate":false,"error":{"code":"rejected","message":"insufficient funds"}}`
+	got := string(marshalReply(Reply{CommandID: "c-2", Error: &ReplyError{Code: errcode.Rejected, Message: "insufficient funds", Reason: "insufficient_funds"}}))
+	want := `{"ok":false,"command_id":"c-2","duplicate":false,"error":{"code":"rejected","message":"insufficient funds","reason":"insufficient_funds"},"contract":1}`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -466,9 +466,8 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 			owner, err = s.cfg.Locate(req)
 		}
 		if err != nil {
-			code := codeOf(err, errcode.Invalid)
 			s.log.Debug().Str("command_type", commandType).Str("command_id", req.CommandID).Err(err).Msg("transport: locate failed")
-			s.answer(msg, req, ErrorReply(req.CommandID, code, err.Error()), recv)
+			s.answer(msg, req, Reply{CommandID: req.CommandID, Error: replyErrorOf(err, errcode.Invalid)}, recv)
 			return
 		}
 		if owner != "" && owner != s.cfg.NodeID {
@@ -518,6 +517,7 @@ func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Tim
 	h.Set(HeaderDeadline, req.Deadline.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderCommandType, req.CommandType)
 	h.Set(HeaderForwardedBy, s.cfg.NodeID)
+	setRequestOptions(h, req.Expected, req.ReturnState, req.Metadata)
 
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Forwarded(owner)
@@ -563,6 +563,20 @@ func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Tim
 func setIf(h nats.Header, k, v string) {
 	if v != "" {
 		h.Set(k, v)
+	}
+}
+
+// setRequestOptions sets the Expected-Version, Return and Meta- headers, where they
+// differ from the defaults.
+func setRequestOptions(h nats.Header, expected Expectation, returnState bool, metadata map[string]string) {
+	if expected != (Expectation{}) && expected.Kind != ExpectAny {
+		h.Set(HeaderExpectedVersion, expected.String())
+	}
+	if returnState {
+		h.Set(HeaderReturn, ReturnState)
+	}
+	for k, v := range metadata {
+		h.Set(HeaderMetadataPrefix+k, v)
 	}
 }
 

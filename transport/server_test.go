@@ -158,7 +158,7 @@ func TestInvalidRequests(t *testing.T) {
 		{"empty", subject, nil, ``, "empty"},
 		{"blank", subject, nil, "  \n", "empty"},
 		{"oversized", subject, nil, `{"pad":"` + strings.Repeat("x", 100) + `"}`, "exceeds the limit of 64"},
-		{"bad timeout", subject, h(transport.HeaderTimeout, "soon"), `{}`, "not a Go duration"},
+		{"bad timeout", subject, h(transport.HeaderTimeout, "soon"), `{}`, "not a duration"},
 		{"negative timeout", subject, h(transport.HeaderTimeout, "-1s"), `{}`, "must be positive"},
 		{"huge timeout", subject, h(transport.HeaderTimeout, "1h"), `{}`, "exceeds the maximum"},
 		{"bad consistency", subject, h(transport.HeaderConsistency, "sometimes"), `{}`, "sometimes"},

@@ -37,20 +37,20 @@ const outcomeGuardSQL = `SELECT 1 / (CASE WHEN EXISTS (SELECT 1 FROM command_out
 const divisionByZero = "22012"
 
 // recordOutcomeSQL records an outcome ($1 stream, $2 command, $3 version, $4 code, $5
-// message) if the command appended nothing, has no outcome yet and the stream is at
+// message, $6 reason) if the command appended nothing, has no outcome yet and the stream is at
 // $3, all read in one snapshot taken after the command's lock. It returns what it
 // found; a new row is recorded exactly when found is false, the version is $3 and
 // there is no prior outcome.
 const recordOutcomeSQL = `WITH appended AS (
 	SELECT EXISTS (SELECT 1 FROM events WHERE metadata ->> 'command_id' = $2 AND stream_id = $1) AS found),
 head AS (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1),
-prior AS (SELECT stream_version, code, message, created_at FROM command_outcomes WHERE stream_id = $1 AND command_id = $2),
+prior AS (SELECT stream_version, code, message, reason, created_at FROM command_outcomes WHERE stream_id = $1 AND command_id = $2),
 inserted AS (
-	INSERT INTO command_outcomes (stream_id, command_id, stream_version, code, message)
-	SELECT $1, $2, $3, $4, $5 FROM appended, head
+	INSERT INTO command_outcomes (stream_id, command_id, stream_version, code, message, reason)
+	SELECT $1, $2, $3, $4, $5, $6 FROM appended, head
 	WHERE NOT appended.found AND head.version = $3::bigint AND NOT EXISTS (SELECT 1 FROM prior)
 	RETURNING created_at)
-SELECT appended.found, head.version, prior.stream_version, prior.code, prior.message, prior.created_at,
+SELECT appended.found, head.version, prior.stream_version, prior.code, prior.message, prior.reason, prior.created_at,
 	(SELECT created_at FROM inserted)
 FROM appended CROSS JOIN head LEFT JOIN prior ON true`
 
@@ -118,20 +118,21 @@ func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) 
 	op := "record outcome of command " + strconv.Quote(o.CommandID)
 	b := &pgx.Batch{}
 	b.Queue(lockCommandsSQL, []int64{commandKey{o.StreamID, o.CommandID}.lockKey()})
-	b.Queue(recordOutcomeSQL, o.StreamID, o.CommandID, o.StreamVersion, o.Code, o.Message)
+	b.Queue(recordOutcomeSQL, o.StreamID, o.CommandID, o.StreamVersion, o.Code, o.Message, o.Reason)
 	var (
 		appended     bool
 		version      int64
 		priorVersion *int64
 		priorCode    *string
 		priorMessage *string
+		priorReason  *string
 		priorAt      *time.Time
 		insertedAt   *time.Time
 	)
 	br := s.pool.SendBatch(ctx, b)
 	_, err := br.Exec()
 	if err == nil {
-		err = br.QueryRow().Scan(&appended, &version, &priorVersion, &priorCode, &priorMessage, &priorAt, &insertedAt)
+		err = br.QueryRow().Scan(&appended, &version, &priorVersion, &priorCode, &priorMessage, &priorReason, &priorAt, &insertedAt)
 	}
 	if cerr := br.Close(); err == nil { // exactly once, see appendOnce
 		err = cerr
@@ -144,7 +145,7 @@ func (s *Store) RecordOutcome(ctx context.Context, o eventstore.CommandOutcome) 
 		return nil, fmt.Errorf("%w: command %q appended to stream %q", eventstore.ErrCommandDecided, o.CommandID, o.StreamID)
 	case priorVersion != nil:
 		return &eventstore.CommandOutcome{StreamID: o.StreamID, CommandID: o.CommandID, StreamVersion: *priorVersion,
-			Code: *priorCode, Message: *priorMessage, CreatedAt: priorAt.UTC()}, nil
+			Code: *priorCode, Message: *priorMessage, Reason: *priorReason, CreatedAt: priorAt.UTC()}, nil
 	case insertedAt == nil:
 		return nil, &eventstore.WrongVersionError{StreamID: o.StreamID, Expected: eventstore.Exact(o.StreamVersion), ActualVersion: version}
 	}
@@ -157,8 +158,8 @@ func (s *Store) ReadOutcome(ctx context.Context, streamID, commandID string) (*e
 		return nil, err
 	}
 	o := eventstore.CommandOutcome{StreamID: streamID, CommandID: commandID}
-	err := s.pool.QueryRow(ctx, `SELECT stream_version, code, message, created_at FROM command_outcomes
-		WHERE stream_id = $1 AND command_id = $2`, streamID, commandID).Scan(&o.StreamVersion, &o.Code, &o.Message, &o.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT stream_version, code, message, reason, created_at FROM command_outcomes
+		WHERE stream_id = $1 AND command_id = $2`, streamID, commandID).Scan(&o.StreamVersion, &o.Code, &o.Message, &o.Reason, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

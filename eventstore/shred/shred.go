@@ -19,10 +19,10 @@ import (
 // Metadata keys the Shredder writes.
 const (
 	// MetaSubject holds the subject of an event whose personal fields are encrypted.
-	MetaSubject = "pii_subject"
+	MetaSubject = eventstore.MetaPIISubject
 	// MetaForgotten lists (comma-separated) the fields of an event read that were
 	// replaced by their forgotten value.
-	MetaForgotten = "pii_forgotten"
+	MetaForgotten = eventstore.MetaPIIForgotten
 )
 
 // Forgotten is the default value a forgotten field reads as (a JSON string).

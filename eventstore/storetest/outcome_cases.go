@@ -27,7 +27,7 @@ func ofCommand(stream, id string, n int) []eventstore.EventData {
 func testOutcomes(t *testing.T, s eventstore.Store) {
 	ctx := ctxFor(t)
 	mustAppend(t, s, "acc", eventstore.NoStream, ofCommand("acc", "open", 2))
-	rejected := eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-1", StreamVersion: 2, Code: "rejected", Message: "insufficient funds"}
+	rejected := eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-1", StreamVersion: 2, Code: "rejected", Message: "insufficient funds", Reason: "insufficient_funds"}
 
 	stale := rejected
 	stale.StreamVersion = 1
@@ -43,7 +43,7 @@ func testOutcomes(t *testing.T, s eventstore.Store) {
 		t.Fatalf("record an outcome: %+v, %v; want recorded", prior, err)
 	}
 	got, err := s.ReadOutcome(ctx, "acc", "w-1")
-	if err != nil || got == nil || got.Code != "rejected" || got.Message != "insufficient funds" || got.StreamVersion != 2 || got.CreatedAt.IsZero() {
+	if err != nil || got == nil || got.Code != "rejected" || got.Message != "insufficient funds" || got.Reason != "insufficient_funds" || got.StreamVersion != 2 || got.CreatedAt.IsZero() {
 		t.Fatalf("read back: %+v, %v", got, err)
 	}
 
@@ -51,7 +51,7 @@ func testOutcomes(t *testing.T, s eventstore.Store) {
 	mustAppend(t, s, "acc", eventstore.Exact(2), ofCommand("acc", "deposit", 1))
 	again := eventstore.CommandOutcome{StreamID: "acc", CommandID: "w-1", StreamVersion: 3}
 	prior, err := s.RecordOutcome(ctx, again)
-	if err != nil || prior == nil || prior.Message != "insufficient funds" || prior.StreamVersion != 2 {
+	if err != nil || prior == nil || prior.Message != "insufficient funds" || prior.Reason != "insufficient_funds" || prior.StreamVersion != 2 {
 		t.Fatalf("second outcome of w-1: %+v, %v; want the first one back", prior, err)
 	}
 

@@ -15,7 +15,7 @@ import (
 
 // MetaVersion is the metadata key holding an event's payload version ("1", "2", …).
 // An event without it is version 1.
-const MetaVersion = "event_version"
+const MetaVersion = eventstore.MetaEventVersion
 
 // Func turns the payload of version n into the payload of version n+1.
 type Func func(data json.RawMessage) (json.RawMessage, error)

@@ -2,7 +2,8 @@ package bank
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/ringleader-go/ringleader/aggregate"
 )
 
 // OpenAccount opens account AccountNumber with InitialBalance (>= 0). HolderName is
@@ -42,7 +43,7 @@ type CloseAccount struct {
 // Validate rejects a negative initial balance.
 func (c OpenAccount) Validate() error {
 	if c.InitialBalance < 0 {
-		return fmt.Errorf("initial_balance %d is negative", c.InitialBalance)
+		return aggregate.InvalidField("initial_balance", "must not be negative, got %d", c.InitialBalance)
 	}
 	return nil
 }
@@ -55,7 +56,7 @@ func (c WithdrawMoney) Validate() error { return positive(c.Amount) }
 
 func positive(amount int64) error {
 	if amount <= 0 {
-		return fmt.Errorf("%w, got %d", ErrInvalidAmount, amount)
+		return aggregate.InvalidField("amount", "must be positive, got %d", amount)
 	}
 	return nil
 }

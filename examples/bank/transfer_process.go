@@ -187,7 +187,7 @@ func transferOutcome(s TransferState, c process.Sent, o process.Outcome) (Transf
 		s.Step = StepMarkDebited
 		return s, []process.Command{process.Tagged(tagMarkDebited, MarkTransferDebited{TransferID: s.TransferID})}, nil
 	case tagMarkDebited:
-		if o.Code == errcode.Rejected && strings.Contains(o.Message, ErrTransferFinished.Error()) {
+		if o.Code == errcode.Rejected && o.Reason == ErrTransferFinished.Reason {
 			// The transfer ended (expired) after the withdrawal: give the money back.
 			s.Step, s.Reason = StepRefunding, refused("debit mark of transfer "+s.TransferID)
 			return s, []process.Command{process.Tagged(tagRefund, DepositMoney{AccountNumber: s.FromAccount, Amount: s.Amount})}, nil

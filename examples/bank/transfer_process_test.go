@@ -78,7 +78,7 @@ func (l *localDispatcher) Dispatch(ctx context.Context, typ string, cmd any, o p
 func refusal(err error) (process.Outcome, error) {
 	switch code := aggregate.CodeOf(err); code {
 	case errcode.Rejected, errcode.Invalid, errcode.UnknownCommand:
-		return process.Outcome{Code: string(code), Message: err.Error()}, nil
+		return process.Outcome{Code: code, Message: err.Error(), Reason: aggregate.ReasonOf(err)}, nil
 	default:
 		return process.Outcome{}, err
 	}

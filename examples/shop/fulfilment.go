@@ -109,6 +109,9 @@ func fulfilmentOutcome(s FulfilmentState, c process.Sent, o process.Outcome) (Fu
 			return s, nil, nil
 		}
 		reason := "out of stock: " + sku
+		if o.Reason != ErrOutOfStock.Reason {
+			reason = fmt.Sprintf("reservation of %s refused (%s): %s", sku, o.Code, o.Message)
+		}
 		cmds := releaseAll(s)
 		s.Failed, s.Reserved = true, nil
 		return s, append(cmds,

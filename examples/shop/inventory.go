@@ -1,8 +1,9 @@
 package shop
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/ringleader-go/ringleader/aggregate"
 )
 
 // AddStock puts Quantity more of SKU on hand.
@@ -32,14 +33,14 @@ func (c AddStock) Validate() error { return positive(c.Quantity) }
 // Validate refuses a non-positive quantity or a missing order.
 func (c ReserveStock) Validate() error {
 	if c.OrderID == "" {
-		return errors.New("order_id is required")
+		return aggregate.InvalidField("order_id", "required")
 	}
 	return positive(c.Quantity)
 }
 
 func positive(n int) error {
 	if n <= 0 {
-		return fmt.Errorf("quantity must be positive, got %d", n)
+		return aggregate.InvalidField("quantity", "must be positive, got %d", n)
 	}
 	return nil
 }
@@ -65,7 +66,7 @@ type StockReleased struct {
 }
 
 // ErrOutOfStock rejects a reservation of more than is available.
-var ErrOutOfStock = errors.New("out of stock")
+var ErrOutOfStock = aggregate.Reject("out_of_stock", "out of stock")
 
 // Inventory is the stock of one SKU.
 type Inventory struct {

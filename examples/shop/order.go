@@ -1,8 +1,9 @@
 package shop
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/ringleader-go/ringleader/aggregate"
 )
 
 // Line is one SKU of an order and how many of it.
@@ -38,14 +39,14 @@ type ExpireOrder struct {
 // Validate requires at least one line, each with a SKU and a positive quantity.
 func (c PlaceOrder) Validate() error {
 	if len(c.Lines) == 0 {
-		return errors.New("an order needs at least one line")
+		return aggregate.InvalidField("lines", "an order needs at least one line")
 	}
 	for i, l := range c.Lines {
 		if l.SKU == "" {
-			return fmt.Errorf("line %d has no sku", i+1)
+			return aggregate.InvalidField(fmt.Sprintf("lines.%d.sku", i), "required")
 		}
-		if err := positive(l.Quantity); err != nil {
-			return fmt.Errorf("line %d: %w", i+1, err)
+		if l.Quantity <= 0 {
+			return aggregate.InvalidField(fmt.Sprintf("lines.%d.quantity", i), "must be positive, got %d", l.Quantity)
 		}
 	}
 	return nil
@@ -83,8 +84,8 @@ const (
 
 // Rejections of order commands.
 var (
-	ErrOrderExists     = errors.New("order already placed")
-	ErrOrderNotPending = errors.New("order is not pending")
+	ErrOrderExists     = aggregate.Reject("order_exists", "order already placed")
+	ErrOrderNotPending = aggregate.Reject("order_not_pending", "order is not pending")
 )
 
 // Order is one customer order.

@@ -54,8 +54,13 @@ type DispatchOptions struct {
 type Outcome struct {
 	// Code is "" for success, otherwise a wire error code (errcode.Rejected, …).
 	Code string `json:"code,omitempty"`
-	// Message explains a refusal: the domain error's text for errcode.Rejected.
+	// Message explains a refusal, for people: the domain error's text for
+	// errcode.Rejected.
 	Message string `json:"message,omitempty"`
+	// Reason is the domain's machine-readable reason of a rejection
+	// (aggregate.Rejection), "" when it gave none. A process decides on it, not on
+	// Message.
+	Reason string `json:"reason,omitempty"`
 	// Duplicate is set when the command id had already been applied: this is the
 	// original outcome.
 	Duplicate bool `json:"duplicate,omitempty"`
