@@ -9,45 +9,31 @@
 //	<prefix>.cmd.<CommandType>   requests from clients; every node subscribes to
 //	                             <prefix>.cmd.> in queue group <prefix>.ingress,
 //	                             so exactly one node receives each request
-//	<prefix>.node.<NodeID>       forwards from other nodes (plain subscription)
+//	<prefix>.node.<NodeID>       forwards from other nodes and ring-aware clients
+//	                             (plain subscription)
 //
 // The prefix defaults to "rl".
 //
-// # Wire contract (docs/wire-contract.md)
+// # Wire contract
 //
-// The request body is the command as a JSON object. Optional headers:
-//
-//	header          meaning
-//	Command-Id      idempotency key; a retry is answered with the original outcome
-//	                and "duplicate": true (by the Executor)
-//	Consistency     "eventual" (default) or "strong"; anything else is invalid
-//	Correlation-Id  copied into every event's metadata
-//	Causation-Id    copied into every event's metadata
-//	Timeout         Go duration, > 0 and <= ServerConfig.MaxTimeout (default 5m);
-//	                the node stops waiting after it (default 5s)
-//	Deadline        extension: absolute RFC 3339 deadline; a request picked up after
-//	                it is answered "timeout" without being executed (see below)
-//
-// The reply body is a Reply:
-//
-//	{"ok":true,"command_id":"c-1","aggregate_id":"A-1","aggregate_version":3,
-//	 "events":[{"type":"MoneyDeposited","stream_version":3,"global_position":912,"data":{}}],
-//	 "node":"n2","duplicate":false}
-//	{"ok":false,"command_id":"c-2","node":"n1","duplicate":false,
-//	 "error":{"code":"rejected","message":"insufficient funds"}}
+// docs/wire-contract.md is the contract, for clients in any language: subjects,
+// headers, the reply and the error codes. This package implements it: the Header*
+// constants name the headers, parseRequest reads them (refusing any header the
+// contract does not know), Reply is the reply body and ContractVersion its version.
 //
 // Error codes and who produces them:
 //
 //	code             produced by
 //	invalid          the server: empty, malformed or non-object JSON; a body over
-//	                 MaxBodyBytes; a bad Timeout, Consistency or Deadline header.
-//	                 Locate: an error without a Coder. The Executor: missing identity.
+//	                 MaxBodyBytes; a bad or unknown header. Locate: an error
+//	                 without a Coder. The Executor: missing identity.
 //	unknown_command  Locate or the Executor (no route for the type)
 //	rejected         the Executor (the aggregate refused)
-//	conflict         the Executor (concurrency retries exhausted)
+//	conflict         the Executor (expected version, concurrency retries exhausted)
 //	timeout          the server: deadline passed before pickup (not executed) or the
 //	                 owner did not answer a forward in time (outcome unknown).
 //	                 The Executor: its context ended.
+//	consistency_timeout  the Executor (stored, strong consistency not reached)
 //	unavailable      the server: shutting down, over MaxInFlight, forward failed,
 //	                 a panic, an Executor reply without a valid code
 //

@@ -108,8 +108,19 @@ func TestSendMembersRingHandlersEvents(t *testing.T) {
 		t.Fatalf("send DepositMoney from stdin: code %d\n%s%s", code, out, errs)
 	}
 	out, _, code = w.rl(t, "", "send", "WithdrawMoney", `{"account_number":"A1","amount":1000}`)
-	if code != 1 || !strings.Contains(out, `"rejected"`) {
-		t.Fatalf("send an overdraft: code %d (want 1) and a rejected reply\n%s", code, out)
+	if code != 1 || !strings.Contains(out, `"rejected"`) || !strings.Contains(out, `"reason": "insufficient_funds"`) {
+		t.Fatalf("send an overdraft: code %d (want 1) and a rejected reply with its reason\n%s", code, out)
+	}
+	// The wire contract's other headers, on an account of their own.
+	out, errs, code = w.rl(t, "", "send", "--expected-version=no_stream", "--return-state", "--meta=tenant=acme", "OpenAccount", `{"account_number":"B1","initial_balance":7}`)
+	if code != 0 || !strings.Contains(out, `"balance": 7`) || !strings.Contains(out, `"aggregate_version": 1`) {
+		t.Fatalf("send with --expected-version=no_stream --return-state: code %d\n%s%s", code, out, errs)
+	}
+	if out, _, code = w.rl(t, "", "send", "--expected-version=0", "DepositMoney", `{"account_number":"B1","amount":1}`); code != 1 || !strings.Contains(out, `"conflict"`) {
+		t.Fatalf("send with a stale --expected-version: code %d\n%s", code, out)
+	}
+	if _, errs, code = w.rl(t, "", "send", "--expected-version=latest", "DepositMoney", `{"account_number":"A1","amount":1}`); code != 2 || !strings.Contains(errs, "--expected-version") {
+		t.Fatalf("send with a bad --expected-version: code %d %s", code, errs)
 	}
 	if _, errs, code = w.rl(t, "", "send", "DepositMoney", `{not json`); code != 2 || !strings.Contains(errs, "not valid JSON") {
 		t.Fatalf("send bad JSON: code %d %s", code, errs)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,17 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	correlation := fs.String("correlation-id", "", "Correlation-Id header")
 	causation := fs.String("causation-id", "", "Causation-Id header")
 	timeout := fs.Duration("timeout", 5*time.Second, "Timeout header; rl waits a second longer")
+	expected := fs.String("expected-version", "", "Expected-Version header: any, no_stream, exists or a version number")
+	returnState := fs.Bool("return-state", false, "Return: state header: the reply carries the aggregate's state")
+	metadata := map[string]string{}
+	fs.Func("meta", "a Meta- header, key=value, stored in the events' metadata (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want key=value, got %q", v)
+		}
+		metadata[k] = val
+		return nil
+	})
 	creds := fs.String("nats-creds", env("RL_NATS_CREDS"), "NATS credentials file (env RL_NATS_CREDS)")
 	nkey := fs.String("nats-nkey", env("RL_NATS_NKEY"), "NATS nkey seed file (env RL_NATS_NKEY)")
 	tlsCA := fs.String("nats-tls-ca", env("RL_NATS_TLS_CA"), "PEM CAs for the NATS servers (env RL_NATS_TLS_CA)")
@@ -92,6 +104,23 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	}
 	if *causation != "" {
 		sendOpts = append(sendOpts, transport.WithCausationID(*causation))
+	}
+	switch v := strings.ToLower(strings.TrimSpace(*expected)); v {
+	case "":
+	case transport.ExpectAny, transport.ExpectNoStream, transport.ExpectExists:
+		sendOpts = append(sendOpts, transport.WithExpectation(v))
+	default:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return usageErr("--expected-version %q: want any, no_stream, exists or a version number", *expected)
+		}
+		sendOpts = append(sendOpts, transport.WithExpectedVersion(n))
+	}
+	if *returnState {
+		sendOpts = append(sendOpts, transport.WithReturnState())
+	}
+	if len(metadata) > 0 {
+		sendOpts = append(sendOpts, transport.WithMetadata(metadata))
 	}
 	client := transport.NewClient(nc, transport.WithPrefix(*prefix))
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Second)
