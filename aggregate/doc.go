@@ -25,6 +25,12 @@
 // are stored as eventstore.EventData and decoded back into their Go types. Routers
 // compose with Include; Middleware runs Before, After and OnFailure each dispatch.
 //
+// Execute refuses a command by returning an error; a *Rejection (Reject) gives it a
+// machine-readable reason that clients and process managers act on. A command's
+// Validate method refuses malformed input; an InvalidField error names the field.
+//
+//	var ErrInsufficientFunds = aggregate.Reject("insufficient_funds", "insufficient funds")
+//
 // # Concurrency contract
 //
 // Every live aggregate is one goroutine reading an unbuffered mailbox, so commands to
@@ -95,7 +101,8 @@
 // # Errors
 //
 // Dispatch errors wrap the Err sentinels and typed errors of this package; CodeOf
-// maps any of them to a wire code: invalid, unknown_command, rejected, conflict,
-// timeout, unavailable. A timed-out command may still complete: retry it with the
-// same command id to learn its fate.
+// maps any of them to a wire code (package errcode), ReasonOf finds a rejection's
+// reason. A timed-out command may still complete: retry it with the same command id
+// to learn its fate. With Strong consistency, ErrConsistencyTimeout comes with the
+// Result: the events are stored, the handlers were late.
 package aggregate

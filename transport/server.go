@@ -456,6 +456,10 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before the command was picked up; it was not executed"), recv)
 		return
 	}
+	// Work stops a little before the deadline, so that the answer (a
+	// consistency_timeout, say) reaches the caller, or the node that forwarded the
+	// request, before it gives up at the deadline itself.
+	req.Deadline = req.Deadline.Add(-replyMargin(req.Deadline.Sub(recv)))
 
 	if !req.Forwarded {
 		var owner string
@@ -479,6 +483,17 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 	}
 	s.answer(msg, req, s.execute(req), recv)
 }
+
+// replyMargin is how long before a request's deadline its work stops, to leave time
+// for the answer to travel: a tenth of the time the request has, at most
+// maxReplyMargin.
+func replyMargin(budget time.Duration) time.Duration {
+	return min(budget/10, maxReplyMargin)
+}
+
+// maxReplyMargin bounds replyMargin: NATS takes well under a millisecond to carry a
+// reply on a healthy network, so 250 ms covers a node pausing for garbage collection.
+const maxReplyMargin = 250 * time.Millisecond
 
 // execute runs req on the Executor with a context ending at req.Deadline.
 func (s *Server) execute(req Request) Reply {

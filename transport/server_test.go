@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -508,5 +509,30 @@ func TestNewServerReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// TestAnswerAtTheDeadlineArrives: an Executor that works until its context ends (a
+// strong-consistency wait that runs out) still gets its answer to the caller
+// through a forward: work stops a margin before the deadline, so neither the
+// forwarding node nor a client waiting exactly as long as its Timeout gives up
+// first and reports the outcome as unknown.
+func TestAnswerAtTheDeadlineArrives(t *testing.T) {
+	prefix := natstest.Prefix(t)
+	startNode(t, prefix, "n1", owns("n2"))
+	owner := startNode(t, prefix, "n2", owns("n2"))
+	owner.exec.fn = func(ctx context.Context, req transport.Request) transport.Reply {
+		<-ctx.Done()
+		return transport.ErrorReply(req.CommandID, errcode.ConsistencyTimeout, "stored; the handlers were late")
+	}
+	client := transport.NewClient(natstest.Connect(t), transport.WithPrefix(prefix))
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		r, err := client.Send(ctx, "Open", json.RawMessage(`{}`))
+		cancel()
+		if err != nil {
+			t.Fatalf("the client gave up before the answer: %v", err)
+		}
+		wantCode(t, r, errcode.ConsistencyTimeout)
 	}
 }

@@ -122,8 +122,9 @@ type Request struct {
 	Consistency string
 	// CorrelationID and CausationID are the headers of the same names ("" when absent).
 	CorrelationID, CausationID string
-	// Deadline is the earlier of receive time + Timeout (or ServerConfig.DefaultTimeout)
-	// and the Deadline header.
+	// Deadline is when work on the request stops: the earlier of receive time +
+	// Timeout (or ServerConfig.DefaultTimeout) and the Deadline header, less a margin
+	// (a tenth of the time, at most 250 ms) for the answer to reach the caller.
 	Deadline time.Time
 	// Forwarded reports that the request arrived from another node on this node's
 	// subject; it is never forwarded again.

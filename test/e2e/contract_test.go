@@ -49,6 +49,7 @@ type wireReply struct {
 	CommandID        string          `json:"command_id"`
 	AggregateVersion int64           `json:"aggregate_version"`
 	Duplicate        bool            `json:"duplicate"`
+	Node             string          `json:"node"`
 	Contract         *int            `json:"contract"`
 	State            json.RawMessage `json:"state"`
 	Events           []struct {
@@ -74,8 +75,13 @@ func (r wireReply) code() string {
 // -H <header> ...`, exactly as the README shows it.
 func (e *env) cli(bin, commandType, body string, headers ...string) wireReply {
 	e.t.Helper()
-	args := []string{"--server", natsURL(), "--timeout", "15s", "request", "--raw", "--no-templates",
-		e.prefix + ".cmd." + commandType, body}
+	return e.cliSubject(bin, e.prefix+".cmd."+commandType, body, headers...)
+}
+
+// cliSubject is cli to any subject.
+func (e *env) cliSubject(bin, subject, body string, headers ...string) wireReply {
+	e.t.Helper()
+	args := []string{"--server", natsURL(), "--timeout", "15s", "request", "--raw", "--no-templates", subject, body}
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
@@ -175,10 +181,13 @@ func TestWireContractWithNATSCLI(t *testing.T) {
 	want(t, "retry of an overdraw", e.cli(bin, "WithdrawMoney", `{"account_number":"C1","amount":1}`, "Command-Id:poor-0"), "rejected", "insufficient_funds", "")
 
 	// Metadata reaches the events; reserved keys and too long values are refused.
-	want(t, "metadata", e.cli(bin, "DepositMoney", `{"account_number":"C2","amount":1}`, "Command-Id:meta-1", "Meta-Tenant:acme", "Meta-channel:mobile"), "", "", "")
-	var tenant, channel string
-	if err := e.db.QueryRow(context.Background(), fmt.Sprintf(`SELECT metadata->>'Tenant', metadata->>'channel' FROM %q.events WHERE metadata->>'command_id' = 'meta-1'`, e.schema)).Scan(&tenant, &channel); err != nil || tenant != "acme" || channel != "mobile" {
-		t.Fatalf("metadata stored: %q %q %v", tenant, channel, err)
+	want(t, "metadata", e.cli(bin, "DepositMoney", `{"account_number":"C2","amount":1}`, "Command-Id:meta-1", "Meta-Tenant:acme", "Meta-channel:mobile",
+		"Correlation-Id:corr-1", "Causation-Id:cause-1"), "", "", "")
+	var tenant, channel, correlation, causation string
+	if err := e.db.QueryRow(context.Background(), fmt.Sprintf(`SELECT metadata->>'Tenant', metadata->>'channel', metadata->>'correlation_id', metadata->>'causation_id'
+		FROM %q.events WHERE metadata->>'command_id' = 'meta-1'`, e.schema)).Scan(&tenant, &channel, &correlation, &causation); err != nil ||
+		tenant != "acme" || channel != "mobile" || correlation != "corr-1" || causation != "cause-1" {
+		t.Fatalf("metadata stored: %q %q %q %q %v", tenant, channel, correlation, causation, err)
 	}
 	want(t, "reserved metadata", e.cli(bin, "DepositMoney", `{"account_number":"C2","amount":1}`, "Meta-command_id:x"), "invalid", "", "")
 	want(t, "long metadata", e.cli(bin, "DepositMoney", `{"account_number":"C2","amount":1}`, "Meta-k:"+strings.Repeat("v", 1025)), "invalid", "", "")
@@ -216,6 +225,15 @@ func TestWireContractWithNATSCLI(t *testing.T) {
 		}
 	}
 	want(t, "unknown command", e.cli(bin, "LaunchRocket", `{}`), "unknown_command", "", "")
+
+	// A node's own subject, as a ring-aware client uses it: the command type in
+	// Rl-Command-Type, executed by that node. On the ingress subject the header is
+	// refused.
+	r = e.cliSubject(bin, e.prefix+".node.n2", `{"account_number":"C1","amount":1}`, "Rl-Command-Type:DepositMoney")
+	if r.code() != "" || r.Node != "n2" {
+		t.Fatalf("a command on n2's subject: %+v %+v", r, r.Error)
+	}
+	want(t, "Rl-Command-Type on the ingress", e.cli(bin, "DepositMoney", `{"account_number":"C1","amount":1}`, "Rl-Command-Type:DepositMoney"), "invalid", "", "")
 
 	// timeout: a request whose Deadline has passed is not executed.
 	before = events("account-C1")
