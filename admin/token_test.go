@@ -38,8 +38,8 @@ func TestRequireToken(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("%s %s auth=%q cookie=%q: %d, want %d", c.method, c.target, c.auth, c.cookie, rec.Code, c.want)
 		}
-		if c.want == http.StatusSeeOther && !strings.Contains(rec.Header().Get("Set-Cookie"), "HttpOnly") {
-			t.Errorf("?token= set %q, want an HttpOnly cookie", rec.Header().Get("Set-Cookie"))
+		if set := rec.Header().Get("Set-Cookie"); c.want == http.StatusSeeOther && (!strings.Contains(set, "HttpOnly") || !strings.Contains(set, "SameSite=Strict")) {
+			t.Errorf("?token= set %q, want an HttpOnly, SameSite=Strict cookie", set)
 		}
 	}
 	if requireToken("", ok) == nil {

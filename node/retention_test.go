@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -49,12 +50,23 @@ func TestOutcomePrunerDeletesOnlyOldOutcomesAndOnlyOnItsOwner(t *testing.T) {
 	recordRejection(t, store, "b", "new")
 
 	var owner atomic.Bool
-	p := newOutcomePruner(store, time.Hour, 5*time.Millisecond, owner.Load, zerolog.Nop())
+	var asked atomic.Int64 // ticks that asked whether this node owns the job
+	owns := func() bool {
+		defer asked.Add(1)
+		return owner.Load()
+	}
+	p := newOutcomePruner(store, time.Hour, 5*time.Millisecond, owns, zerolog.Nop())
 	p.now = func() time.Time { return t0.Add(2*time.Hour + time.Minute) }
 	p.start()
 	defer p.close()
 
-	time.Sleep(50 * time.Millisecond)
+	// Several ticks pass while another node owns the job: nothing is pruned.
+	testwait.For(t, 5*time.Second, func() error {
+		if n := asked.Load(); n < 3 {
+			return fmt.Errorf("the pruner asked about ownership %d times, want 3", n)
+		}
+		return nil
+	})
 	if err := outcomeIsGone(store, "a", "old"); err == nil {
 		t.Fatal("a node that does not own the job pruned")
 	}

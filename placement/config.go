@@ -51,8 +51,8 @@ type Config struct {
 	// ceil(floor(Partitions/N) × Load) partitions. Lower is more even but
 	// moves more partitions on membership changes, and New fails with a
 	// *CapacityError when N members cannot hold every partition. Only the
-	// maximum is bounded: with the defaults and 5 members a member can own
-	// as few as half the mean (see TestBalance).
+	// maximum is bounded: with the defaults and up to 10 members a member can
+	// own as few as half the mean, with 25 members a third (see TestBalance).
 	// Zero means DefaultLoad (1.25).
 	Load float64
 }

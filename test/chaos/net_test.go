@@ -241,14 +241,6 @@ func (nw *network) isolateAll(id string) {
 	nw.nats.cut(ipOf(id))
 }
 
-// netem adds delay and loss to node id's interface.
-func (nw *network) netem(id string, args ...string) {
-	nw.t.Helper()
-	if err := nsRun(id, append([]string{"tc", "qdisc", "replace", "dev", "eth0", "root", "netem"}, args...)...); err != nil {
-		nw.t.Fatal(err)
-	}
-}
-
 // heal removes every rule, qdisc and forwarder cut.
 func (nw *network) heal() {
 	for _, id := range nw.ids {
