@@ -42,44 +42,15 @@ func natsCLI(t *testing.T) string {
 	return ""
 }
 
-// wireReply is the reply as the wire contract documents it, read by a client that
-// knows nothing of Ringleader's Go types.
-type wireReply struct {
-	OK               bool            `json:"ok"`
-	CommandID        string          `json:"command_id"`
-	AggregateVersion int64           `json:"aggregate_version"`
-	Duplicate        bool            `json:"duplicate"`
-	Node             string          `json:"node"`
-	Contract         *int            `json:"contract"`
-	State            json.RawMessage `json:"state"`
-	Events           []struct {
-		Type          string `json:"type"`
-		StreamVersion int64  `json:"stream_version"`
-	} `json:"events"`
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Reason  string `json:"reason"`
-		Field   string `json:"field"`
-	} `json:"error"`
-}
-
-func (r wireReply) code() string {
-	if r.Error == nil {
-		return ""
-	}
-	return r.Error.Code
-}
-
 // cli sends one command with the nats CLI: `nats request <prefix>.cmd.<type> <body>
 // -H <header> ...`, exactly as the README shows it.
-func (e *env) cli(bin, commandType, body string, headers ...string) wireReply {
+func (e *env) cli(bin, commandType, body string, headers ...string) reply {
 	e.t.Helper()
 	return e.cliSubject(bin, e.prefix+".cmd."+commandType, body, headers...)
 }
 
 // cliSubject is cli to any subject.
-func (e *env) cliSubject(bin, subject, body string, headers ...string) wireReply {
+func (e *env) cliSubject(bin, subject, body string, headers ...string) reply {
 	e.t.Helper()
 	args := []string{"--server", natsURL(), "--timeout", "15s", "request", "--raw", "--no-templates", subject, body}
 	for _, h := range headers {
@@ -93,7 +64,7 @@ func (e *env) cliSubject(bin, subject, body string, headers ...string) wireReply
 	if err := cmd.Run(); err != nil {
 		e.t.Fatalf("nats %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	var r wireReply
+	var r reply
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
 		e.t.Fatalf("nats %s: the reply is not JSON: %q", strings.Join(args, " "), stdout.String())
 	}
@@ -105,7 +76,7 @@ func (e *env) cliSubject(bin, subject, body string, headers ...string) wireReply
 
 // want fails unless r has the code ("" for success), and for an error the reason and
 // field given ("-" for any).
-func want(t *testing.T, what string, r wireReply, code, reason, field string) {
+func want(t *testing.T, what string, r reply, code, reason, field string) {
 	t.Helper()
 	if r.code() != code {
 		t.Fatalf("%s: %+v (error %+v), want code %q", what, r, r.Error, code)

@@ -219,12 +219,14 @@ func (e *env) ownerOf(key string) string {
 
 // reply is the wire reply (docs/wire-contract.md), decoded black-box.
 type reply struct {
-	OK               bool   `json:"ok"`
-	CommandID        string `json:"command_id"`
-	AggregateID      string `json:"aggregate_id"`
-	AggregateVersion int64  `json:"aggregate_version"`
-	Node             string `json:"node"`
-	Duplicate        bool   `json:"duplicate"`
+	OK               bool            `json:"ok"`
+	CommandID        string          `json:"command_id"`
+	AggregateID      string          `json:"aggregate_id"`
+	AggregateVersion int64           `json:"aggregate_version"`
+	Node             string          `json:"node"`
+	Duplicate        bool            `json:"duplicate"`
+	Contract         *int            `json:"contract"`
+	State            json.RawMessage `json:"state"`
 	Events           []struct {
 		Type          string `json:"type"`
 		StreamVersion int64  `json:"stream_version"`
@@ -232,7 +234,17 @@ type reply struct {
 	Error *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Reason  string `json:"reason"`
+		Field   string `json:"field"`
 	} `json:"error"`
+}
+
+// code is the error code, "" for a success.
+func (r reply) code() string {
+	if r.Error == nil {
+		return ""
+	}
+	return r.Error.Code
 }
 
 // send makes one plain NATS request.
