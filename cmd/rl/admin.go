@@ -82,13 +82,11 @@ func parseAdmin(name string, args []string, env func(string) string, stderr io.W
 	fs := flag.NewFlagSet("rl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr, token := adminFlags(fs, env)
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, nargs, nargs, strings.TrimSpace(fmt.Sprintf("rl %s [--admin host:port] [--token T] %s", name, argsUsage)))
+	if err != nil {
 		return nil, nil, err
 	}
-	if fs.NArg() != nargs {
-		return nil, nil, usageErr("rl %s [--admin host:port] [--token T] %s", name, argsUsage)
-	}
-	return newAdminClient(*addr, *token), fs.Args(), nil
+	return newAdminClient(*addr, *token), positional, nil
 }
 
 func cmdMembers(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -172,14 +170,12 @@ func cmdEvents(ctx context.Context, args []string, env func(string) string, stdo
 	from := fs.Int64("from", 1, "first stream version")
 	limit := fs.Int("limit", 0, "at most this many events (0: all)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, 1, 1, "rl events [--admin host:port] [--token T] [--from N] [--limit N] [--json] <stream>")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageErr("rl events [--admin host:port] [--token T] [--from N] [--limit N] [--json] <stream>")
-	}
 	c := newAdminClient(*addr, *token)
-	stream := fs.Arg(0)
+	stream := positional[0]
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !*asJSON {
 		fmt.Fprintln(tw, eventsHeader)
@@ -227,13 +223,11 @@ func cmdCommand(ctx context.Context, args []string, env func(string) string, std
 	fs.SetOutput(stderr)
 	addr, token := adminFlags(fs, env)
 	asJSON := fs.Bool("json", false, "print the node's JSON")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, 2, 2, "rl command [--admin host:port] [--token T] [--json] <stream> <command-id>")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
-		return usageErr("rl command [--admin host:port] [--token T] [--json] <stream> <command-id>")
-	}
-	stream, command := fs.Arg(0), fs.Arg(1)
+	stream, command := positional[0], positional[1]
 	var v admin.CommandView
 	if err := newAdminClient(*addr, *token).do(ctx, http.MethodGet,
 		fmt.Sprintf("/streams/%s/commands/%s", url.PathEscape(stream), url.PathEscape(command)), &v); err != nil {

@@ -105,3 +105,36 @@ func envOr(env func(string) string, name, def string) string {
 	}
 	return def
 }
+
+// parseArgs parses args with fs, accepting flags before, between and after the
+// positional arguments (as git and kubectl do; Go's flag package alone stops at the
+// first positional argument). Everything after "--" is positional. It returns the
+// positional arguments, or a usage error naming the first unexpected one, or saying
+// one is missing, when there are not between min and max of them.
+func parseArgs(fs *flag.FlagSet, args []string, min, max int, usage string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// flag.Parse consumed a "--" only if it stopped there: then all of rest is
+		// positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case len(positional) > max:
+		return nil, usageErr("unexpected argument %q; usage: %s", positional[max], usage)
+	case len(positional) < min:
+		return nil, usageErr("missing argument; usage: %s", usage)
+	}
+	return positional, nil
+}

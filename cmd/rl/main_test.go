@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,7 +102,8 @@ func TestSendMembersRingHandlersEvents(t *testing.T) {
 	}
 	w := startNode(t, pgtest.NewSchema(t))
 
-	out, errs, code := w.rl(t, "", "send", "--command-id=c-1", "--consistency=strong", "OpenAccount", `{"account_number":"A1","initial_balance":100}`)
+	// Flags after the positional arguments, as docs/operations.md writes them.
+	out, errs, code := w.rl(t, "", "send", "OpenAccount", `{"account_number":"A1","initial_balance":100}`, "--command-id", "c-1", "--consistency", "strong")
 	if code != 0 || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"AccountOpened"`) {
 		t.Fatalf("send OpenAccount: code %d\n%s%s", code, out, errs)
 	}
@@ -310,5 +314,39 @@ func TestProgressLine(t *testing.T) {
 	}
 	if got := ranges([]string{"a", "a", "b", "a", "b", "b", "a"}, "a"); got != "0-1,3,6" {
 		t.Errorf("ranges: %q", got)
+	}
+}
+
+// TestFlagsAnywhere: flags go before, between or after the positional arguments, and
+// a usage error names the argument it did not expect.
+func TestFlagsAnywhere(t *testing.T) {
+	cases := []struct {
+		args     []string
+		wantID   string
+		wantPos  []string
+		wantErr  string
+		min, max int
+	}{
+		{[]string{"Open", `{"a":1}`, "--command-id", "c-1"}, "c-1", []string{"Open", `{"a":1}`}, "", 1, 2},
+		{[]string{"--command-id=c-2", "Open"}, "c-2", []string{"Open"}, "", 1, 2},
+		{[]string{"Open", "--command-id", "c-3", "-"}, "c-3", []string{"Open", "-"}, "", 1, 2},
+		{[]string{"Open", "--", "--not-a-flag"}, "", []string{"Open", "--not-a-flag"}, "", 1, 2},
+		{[]string{"Open", "{}", "extra", "--command-id", "c-4"}, "", nil, `unexpected argument "extra"`, 1, 2},
+		{[]string{"--command-id", "c-5"}, "", nil, "missing argument", 1, 2},
+	}
+	for _, c := range cases {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		id := fs.String("command-id", "", "")
+		pos, err := parseArgs(fs, c.args, c.min, c.max, "t <a> [b]")
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || !errors.Is(err, errUsage) {
+				t.Errorf("%q: err %v, want a usage error with %q", c.args, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || *id != c.wantID || !slices.Equal(pos, c.wantPos) {
+			t.Errorf("%q: positional %q, command id %q, err %v; want %q, %q", c.args, pos, *id, err, c.wantPos, c.wantID)
+		}
 	}
 }

@@ -23,13 +23,11 @@ func cmdReplay(ctx context.Context, args []string, env func(string) string, stdo
 	addr, token := adminFlags(fs, env)
 	interval := fs.Duration("interval", 500*time.Millisecond, "how often to poll /handlers")
 	noWait := fs.Bool("no-wait", false, "reset and return without following the replay")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, 1, 1, "rl replay [--admin host:port] [--token T] [--interval 500ms] [--no-wait] <handler>")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageErr("rl replay [--admin host:port] [--token T] [--interval 500ms] [--no-wait] <handler>")
-	}
-	name := fs.Arg(0)
+	name := positional[0]
 	c := newAdminClient(*addr, *token)
 	start := time.Now()
 	if err := c.do(ctx, http.MethodPost, "/handlers/"+url.PathEscape(name)+"/reset", nil); err != nil {

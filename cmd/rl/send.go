@@ -44,16 +44,14 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	tlsCert := fs.String("nats-tls-cert", env("RL_NATS_TLS_CERT"), "PEM client certificate (env RL_NATS_TLS_CERT)")
 	tlsKey := fs.String("nats-tls-key", env("RL_NATS_TLS_KEY"), "PEM client key (env RL_NATS_TLS_KEY)")
 	inbox := fs.String("inbox-prefix", env("RL_INBOX_PREFIX"), "reply inbox prefix, when NATS permissions restrict the client to its own (env RL_INBOX_PREFIX)")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, 1, 2, "rl send [flags] <CommandType> [json|-] (the JSON from the argument, or stdin when it is - or missing)")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usageErr("rl send <CommandType> [json|-] (the JSON from the argument, or stdin when it is - or missing)")
-	}
-	commandType := fs.Arg(0)
+	commandType := positional[0]
 	var body []byte
-	if fs.NArg() == 2 && fs.Arg(1) != "-" {
-		body = []byte(fs.Arg(1))
+	if len(positional) == 2 && positional[1] != "-" {
+		body = []byte(positional[1])
 	} else {
 		b, err := io.ReadAll(stdin)
 		if err != nil {
