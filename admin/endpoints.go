@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ringleader-go/ringleader/eventstore"
 	"github.com/ringleader-go/ringleader/handlers"
 )
 
@@ -41,7 +42,7 @@ func (e *endpoints) cluster(w http.ResponseWriter, r *http.Request) {
 func (e *endpoints) handlers(w http.ResponseWriter, r *http.Request) {
 	rows, err := e.node.Handlers(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		writeError(w, CodeUnavailable, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, HandlersView{Node: e.node.ID(), Partitions: rows})
@@ -53,18 +54,14 @@ func (e *endpoints) reset(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	err := e.node.ResetHandler(ctx, name)
-	code := http.StatusOK
 	switch {
 	case errors.Is(err, handlers.ErrUnknownHandler):
-		code = http.StatusNotFound
+		writeError(w, CodeNotFound, err.Error())
 	case err != nil:
-		code = http.StatusInternalServerError
+		writeError(w, CodeUnavailable, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, resetReply{Handler: name, Reset: true})
 	}
-	reply := resetReply{Handler: name, Reset: err == nil}
-	if err != nil {
-		reply.Error = err.Error()
-	}
-	writeJSON(w, code, reply)
 }
 
 func (e *endpoints) stats(w http.ResponseWriter, _ *http.Request) {
@@ -145,7 +142,7 @@ func (e *endpoints) stream(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("from"); v != "" {
 		f, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || f < 1 {
-			writeError(w, http.StatusBadRequest, "from must be a stream version ≥ 1")
+			writeError(w, CodeInvalid, "from must be a stream version ≥ 1")
 			return
 		}
 		from = f
@@ -153,7 +150,7 @@ func (e *endpoints) stream(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		l, err := strconv.Atoi(v)
 		if err != nil || l < 1 || l > maxStreamPage {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be 1..%d", maxStreamPage))
+			writeError(w, CodeInvalid, fmt.Sprintf("limit must be 1..%d", maxStreamPage))
 			return
 		}
 		limit = l
@@ -162,7 +159,11 @@ func (e *endpoints) stream(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	events, err := e.store.ReadStream(ctx, id, from, limit)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		writeStoreError(w, err)
+		return
+	}
+	if len(events) == 0 && from == 1 {
+		writeError(w, CodeNotFound, fmt.Sprintf("stream %q has no events", id))
 		return
 	}
 	view := StreamView{Stream: id, From: from, Events: make([]StreamEvent, 0, len(events))}
@@ -182,7 +183,7 @@ func (e *endpoints) command(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	events, err := e.store.ReadCommandEvents(ctx, id, command)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		writeStoreError(w, err)
 		return
 	}
 	view := CommandView{Stream: id, CommandID: command, Events: make([]StreamEvent, 0, len(events))}
@@ -192,7 +193,7 @@ func (e *endpoints) command(w http.ResponseWriter, r *http.Request) {
 	if len(events) == 0 {
 		o, err := e.store.ReadOutcome(ctx, id, command)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			writeStoreError(w, err)
 			return
 		}
 		if o != nil {
@@ -200,4 +201,14 @@ func (e *endpoints) command(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// writeStoreError answers a store error: the caller's input (an invalid stream id)
+// is 400, anything else means the store cannot be reached (503).
+func writeStoreError(w http.ResponseWriter, err error) {
+	if errors.Is(err, eventstore.ErrInvalid) {
+		writeError(w, CodeInvalid, err.Error())
+		return
+	}
+	writeError(w, CodeUnavailable, err.Error())
 }

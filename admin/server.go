@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"time"
@@ -87,7 +88,7 @@ func Handler(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(dashboardHTML)
 	})
-	return requireToken(cfg.Token, mux)
+	return requireToken(cfg.Token, jsonErrors(mux))
 }
 
 // Server is an admin listener: bound by Listen (or Serve), serving after Serve.
@@ -145,7 +146,60 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// writeError answers {"error": msg}.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+// Error codes of ErrorView, one per HTTP status the admin API answers with.
+const (
+	CodeInvalid          = "invalid"            // 400: the request's input is wrong
+	CodeUnauthorized     = "unauthorized"       // 401: no valid admin token
+	CodeNotFound         = "not_found"          // 404: no such path, stream or handler
+	CodeMethodNotAllowed = "method_not_allowed" // 405: the path exists for another method
+	CodeUnavailable      = "unavailable"        // 503: the store or NATS cannot be reached
+)
+
+// statusCodes maps each ErrorView code to its HTTP status.
+var statusCodes = map[string]int{
+	CodeInvalid:          http.StatusBadRequest,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeUnavailable:      http.StatusServiceUnavailable,
 }
+
+// writeError answers an ErrorView with the status of code.
+func writeError(w http.ResponseWriter, code, msg string) {
+	writeJSON(w, statusCodes[code], ErrorView{Code: code, Message: msg})
+}
+
+// jsonErrors answers the requests mux has no route for (404, or 405 for a path that
+// exists for another method) with an ErrorView, as every other error, instead of
+// ServeMux's plain text.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeError(w, CodeNotFound, fmt.Sprintf("no such path: %s", r.URL.Path))
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeError(w, CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow")))
+		default: // a redirect to the clean path
+			maps.Copy(w.Header(), rec.header)
+			w.WriteHeader(rec.status)
+		}
+	})
+}
+
+// statusRecorder keeps the status and headers ServeMux's own answer would have.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }

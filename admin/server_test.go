@@ -161,11 +161,6 @@ func TestClusterHandlersStats(t *testing.T) {
 		len(hv.Partitions) != 1 || hv.Partitions[0].Handler != "h" || hv.Partitions[0].RingOwner != "n1" {
 		t.Errorf("/handlers: %d %+v", code, hv)
 	}
-	f.handlersErr = errors.New("store down")
-	var e struct{ Error string }
-	if code := getJSON(t, "GET", base+"/handlers", &e); code != http.StatusServiceUnavailable || e.Error != "store down" {
-		t.Errorf("/handlers failing: %d %+v, want 503", code, e)
-	}
 
 	var sv admin.StatsView
 	if code := getJSON(t, "GET", base+"/stats", &sv); code != http.StatusOK || sv.Node != "n1" || sv.Commands["Add"]["ok"] != 2 {
@@ -180,43 +175,72 @@ func TestClusterHandlersStats(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(body), "Ringleader") {
 		t.Errorf("dashboard: %d %.80q", code, body)
 	}
-	if code, _ := call(t, "GET", base+"/nope", ""); code != http.StatusNotFound {
-		t.Errorf("GET /nope: %d, want 404", code)
-	}
-	if code, _ := call(t, "PUT", base+"/cluster", ""); code != http.StatusMethodNotAllowed {
-		t.Errorf("PUT /cluster: %d, want 405", code)
-	}
 }
 
 func TestReset(t *testing.T) {
 	f := newFake("n1")
 	base := serve(t, f, nil, "")
-	type reply struct {
+	var r struct {
 		Handler string `json:"handler"`
 		Reset   bool   `json:"reset"`
-		Error   string `json:"error"`
 	}
-	for _, c := range []struct {
-		err   error
-		code  int
-		reset bool
-	}{
-		{nil, http.StatusOK, true},
-		{fmt.Errorf("%w: %q", handlers.ErrUnknownHandler, "proj"), http.StatusNotFound, false},
-		{errors.New("boom"), http.StatusInternalServerError, false},
-	} {
-		f.resetErr = c.err
-		var r reply
-		code := getJSON(t, "POST", base+"/handlers/proj/reset", &r)
-		if code != c.code || r.Handler != "proj" || r.Reset != c.reset || (c.err != nil) != (r.Error != "") {
-			t.Errorf("reset with %v: %d %+v, want %d", c.err, code, r, c.code)
-		}
+	if code := getJSON(t, "POST", base+"/handlers/proj/reset", &r); code != http.StatusOK || r.Handler != "proj" || !r.Reset {
+		t.Errorf("reset: %d %+v", code, r)
 	}
-	if code, _ := call(t, "GET", base+"/handlers/proj/reset", ""); code != http.StatusMethodNotAllowed {
-		t.Errorf("GET reset: %d, want 405", code)
-	}
-	if len(f.resetted) != 3 || f.resetted[0] != "proj" {
+	if len(f.resetted) != 1 || f.resetted[0] != "proj" {
 		t.Errorf("ResetHandler calls %q", f.resetted)
+	}
+}
+
+// TestErrorAnswers: every error the admin API gives has the status of its kind and
+// a JSON body with a code and a message: bad input 400, no token 401, nothing there
+// 404, wrong method 405, store or node state unreachable 503.
+func TestErrorAnswers(t *testing.T) {
+	store := memstore.New()
+	if _, err := store.Append(context.Background(), "s-1", eventstore.NoStream, []eventstore.EventData{{Type: "A", Data: json.RawMessage(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake("n1")
+	base := serve(t, f, store, "")
+	locked := serve(t, newFake("n2"), store, "tok")
+	closed := memstore.New()
+	_ = closed.Close()
+	down := serve(t, newFake("n3"), closed, "")
+
+	cases := []struct {
+		name, method, url string
+		before            func()
+		status            int
+		code              string
+	}{
+		{"unknown path", "GET", base + "/nope", nil, 404, admin.CodeNotFound},
+		{"wrong method", "PUT", base + "/cluster", nil, 405, admin.CodeMethodNotAllowed},
+		{"GET a reset", "GET", base + "/handlers/proj/reset", nil, 405, admin.CodeMethodNotAllowed},
+		{"no token", "GET", locked + "/cluster", nil, 401, admin.CodeUnauthorized},
+		{"handlers unreadable", "GET", base + "/handlers", func() { f.handlersErr = errors.New("store down") }, 503, admin.CodeUnavailable},
+		{"reset unknown handler", "POST", base + "/handlers/proj/reset", func() { f.resetErr = fmt.Errorf("%w: %q", handlers.ErrUnknownHandler, "proj") }, 404, admin.CodeNotFound},
+		{"reset fails", "POST", base + "/handlers/proj/reset", func() { f.resetErr = errors.New("store down") }, 503, admin.CodeUnavailable},
+		{"stream without events", "GET", base + "/streams/none", nil, 404, admin.CodeNotFound},
+		{"stream id with NUL", "GET", base + "/streams/%00", nil, 400, admin.CodeInvalid},
+		{"stream id too long", "GET", base + "/streams/" + strings.Repeat("x", 3000), nil, 400, admin.CodeInvalid},
+		{"command of an invalid stream", "GET", base + "/streams/%00/commands/c", nil, 400, admin.CodeInvalid},
+		{"from=0", "GET", base + "/streams/s-1?from=0", nil, 400, admin.CodeInvalid},
+		{"from=x", "GET", base + "/streams/s-1?from=x", nil, 400, admin.CodeInvalid},
+		{"limit=0", "GET", base + "/streams/s-1?limit=0", nil, 400, admin.CodeInvalid},
+		{"limit=1001", "GET", base + "/streams/s-1?limit=1001", nil, 400, admin.CodeInvalid},
+		{"limit=x", "GET", base + "/streams/s-1?limit=x", nil, 400, admin.CodeInvalid},
+		{"store closed", "GET", down + "/streams/s-1", nil, 503, admin.CodeUnavailable},
+		{"store closed, command", "GET", down + "/streams/s-1/commands/c", nil, 503, admin.CodeUnavailable},
+	}
+	for _, c := range cases {
+		if c.before != nil {
+			c.before()
+		}
+		var e admin.ErrorView
+		status, body := call(t, c.method, c.url, "")
+		if err := json.Unmarshal(body, &e); err != nil || status != c.status || e.Code != c.code || e.Message == "" {
+			t.Errorf("%s: %d %.200s, want %d with code %q and a message", c.name, status, body, c.status, c.code)
+		}
 	}
 }
 
@@ -255,14 +279,8 @@ func TestStreamsAndCommands(t *testing.T) {
 		t.Errorf("last page: %d %+v", code, sv)
 	}
 	sv = admin.StreamView{}
-	if code := getJSON(t, "GET", base+"/streams/none", &sv); code != http.StatusOK || sv.Events == nil || len(sv.Events) != 0 {
-		t.Errorf("empty stream: %d %+v (events must be [], not null)", code, sv)
-	}
-	for _, q := range []string{"from=0", "from=x", "limit=0", "limit=1001", "limit=x"} {
-		var e struct{ Error string }
-		if code := getJSON(t, "GET", base+"/streams/s-1?"+q, &e); code != http.StatusBadRequest || e.Error == "" {
-			t.Errorf("?%s: %d %+v, want 400", q, code, e)
-		}
+	if code := getJSON(t, "GET", base+"/streams/s-1?from=4", &sv); code != http.StatusOK || sv.Events == nil || len(sv.Events) != 0 {
+		t.Errorf("past the end: %d %+v (events must be [], not null)", code, sv)
 	}
 
 	var cv admin.CommandView

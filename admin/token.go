@@ -42,6 +42,6 @@ func requireToken(token string, next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ringleader admin"`)
-		writeError(w, http.StatusUnauthorized, "admin token required (Authorization: Bearer <token>)")
+		writeError(w, CodeUnauthorized, "admin token required (Authorization: Bearer <token>)")
 	})
 }

@@ -75,11 +75,17 @@ type HandlerPartitionRow struct {
 	RingOwner string `json:"ring_owner"`
 }
 
-// resetReply is the JSON answer of POST /handlers/{name}/reset.
+// resetReply is the JSON answer of a successful POST /handlers/{name}/reset.
 type resetReply struct {
 	Handler string `json:"handler"`
 	Reset   bool   `json:"reset"`
-	Error   string `json:"error,omitempty"`
+}
+
+// ErrorView is the JSON body of every error answer of the admin API. Code is one of
+// the Code* constants, which says the HTTP status too; Message is for people.
+type ErrorView struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // StatsView is the JSON of /stats: this node's own counters. Counters only grow;

@@ -38,7 +38,7 @@ func newAdminClient(addr, token string) *adminClient {
 }
 
 // do sends one request and decodes a 2xx JSON answer into out; any other status is
-// an error carrying the answer's "error" field.
+// an error carrying the answer's message (admin.ErrorView).
 func (c *adminClient) do(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
@@ -57,17 +57,15 @@ func (c *adminClient) do(ctx context.Context, method, path string, out any) erro
 		return fmt.Errorf("admin %s%s: %w", c.base, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e admin.ErrorView
 		_ = json.Unmarshal(body, &e)
-		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(string(body))
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
-			e.Error += " (set --token or RL_ADMIN_TOKEN)"
+			e.Message += " (set --token or RL_ADMIN_TOKEN)"
 		}
-		return fmt.Errorf("%s %s%s: %s: %s", method, c.base, path, resp.Status, e.Error)
+		return fmt.Errorf("%s %s%s: %s: %s", method, c.base, path, resp.Status, e.Message)
 	}
 	if out == nil {
 		return nil
