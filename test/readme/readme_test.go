@@ -1,8 +1,16 @@
-// Package readme runs what README.md tells a new user to do, so that the README
-// cannot drift from the code. TestYourOwnDomainWalkthrough follows the "Your own
-// domain" walkthrough literally: it writes the Go file the README shows and runs
-// its shell blocks, in order, in one bash script in a fresh directory next to a
-// link named ringleader to this repository, against the local PostgreSQL and NATS.
+// Package readme runs what README.md and docs/ tell a user to do, so that they
+// cannot drift from the code. Every shell block is run by one of its tests, or says
+// in a marker why it cannot run here (see blocks_test.go); a block without one fails
+// TestEveryShellBlockIsTested.
+//
+// TestYourOwnDomainWalkthrough follows the "Your own domain" walkthrough literally:
+// it writes the Go file the README shows (so the README's Go compiles) and runs its
+// shell blocks, in order, in one bash script in a fresh directory next to a link
+// named ringleader to this repository, against the local PostgreSQL and NATS; the
+// README's wire-contract lines run inside it while the to-do cluster is up.
+// TestBankNodeBlocks runs the docs' rl and nats lines against a node of cmd/node,
+// and TestDemoBlock runs make demo. Each command line must exit 0 with output of its
+// shape; a nats line must get the code its comment names.
 package readme
 
 import (
@@ -107,15 +115,22 @@ func TestYourOwnDomainWalkthrough(t *testing.T) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, "bash", "-c", script(walkthrough(t, string(readme))))
+	blocks, errs := shellBlocks(root)
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	steps, clusterLines := withClusterLines(t, walkthrough(t, string(readme)), ofKind(blocks, kindTodoCluster))
+	cmd := exec.CommandContext(runCtx, "bash", "-c", script(steps))
 	cmd.Dir = dir
 	// A prefix of its own keeps the walkthrough's nodes apart from other tests'.
-	cmd.Env = append(os.Environ(), "RL_PREFIX="+natstest.Prefix(t), "RL_NATS="+natstest.URL())
+	cmd.Env = append(os.Environ(), "RL_PREFIX="+natstest.Prefix(t), "RL_NATS="+natstest.URL(),
+		"NATS_URL="+natstest.URL(), "PATH="+natsCLIDir(t)+":"+os.Getenv("PATH"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the walkthrough failed: %v\n%s", err, out.String())
 	}
+	checkClusterLines(t, out.String(), clusterLines)
 	for _, want := range []string{
 		`"title": "write the docs"`, // AddTodo's reply carries its event
 		`"type": "TodoCompleted"`,   // CompleteTodo's
@@ -127,6 +142,76 @@ func TestYourOwnDomainWalkthrough(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the walkthrough's output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// clusterLine is a line of a todo-cluster block, run inside the walkthrough.
+type clusterLine struct {
+	where, line string
+}
+
+// withClusterLines inserts the lines of the todo-cluster blocks into the
+// walkthrough's last shell block, before its last line (which stops the cluster),
+// each between markers that checkClusterLines reads its exit status and output by.
+func withClusterLines(t *testing.T, steps []step, blocks []block) ([]step, []clusterLine) {
+	t.Helper()
+	last := len(steps) - 1
+	for last >= 0 && steps[last].file != "" {
+		last--
+	}
+	if last < 0 {
+		t.Fatal("the walkthrough has no shell block")
+	}
+	body := strings.TrimRight(steps[last].text, "\n")
+	i := strings.LastIndex(body, "\n")
+	if !strings.HasPrefix(body[i+1:], "kill ") {
+		t.Fatalf("the walkthrough's last shell block must end by stopping the cluster (kill …); it ends %q", body[i+1:])
+	}
+	var lines []clusterLine
+	var b strings.Builder
+	for _, blk := range blocks {
+		for _, l := range blk.commandLines() {
+			if blk.skipped(l) != "" {
+				continue
+			}
+			fmt.Fprintf(&b, "echo '@@LINE %d'\nset +e\n%s\necho \"@@EXIT $?\"\nset -e\n", len(lines), withPrefix(l))
+			lines = append(lines, clusterLine{where: blk.where(), line: l})
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatal("no todo-cluster blocks: the README's wire-contract lines are not tested")
+	}
+	steps = append([]step(nil), steps...)
+	steps[last].text = body[:i+1] + b.String() + body[i+1:] + "\n"
+	return steps, lines
+}
+
+var lineOutput = regexp.MustCompile(`(?s)@@LINE (\d+)\n(.*?)@@EXIT (\d+)`)
+
+// checkClusterLines checks each inserted line's exit status and output.
+func checkClusterLines(t *testing.T, out string, lines []clusterLine) {
+	t.Helper()
+	seen := map[int]bool{}
+	for _, m := range lineOutput.FindAllStringSubmatch(out, -1) {
+		var i int
+		fmt.Sscan(m[1], &i)
+		if i >= len(lines) {
+			continue
+		}
+		seen[i] = true
+		l := lines[i]
+		if m[3] != "0" {
+			t.Errorf("%s: %s\nexited with %s:\n%s", l.where, l.line, m[3], m[2])
+			continue
+		}
+		if err := checkShape(l.line, m[2]); err != nil {
+			t.Errorf("%s: %s\n%v:\n%s", l.where, l.line, err, m[2])
+		}
+	}
+	for i, l := range lines {
+		if !seen[i] {
+			t.Errorf("%s: %s did not run", l.where, l.line)
 		}
 	}
 }
