@@ -2,14 +2,20 @@
 GO       ?= go
 PKGS     := ./...
 BIN      := bin
+# VERSION is what the node binaries report (node --version, /cluster): the newest
+# tag and the commits since, or the commit alone before the first tag.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/ringleader-go/ringleader/node.version=$(VERSION)
 
-.PHONY: all build test test-short bench chaos demo lint fmt services fuzz FORCE
+.PHONY: all build check-services test test-short bench chaos demo lint fmt services fuzz FORCE
 
 all: lint test
 
-## build: compile every package (and the node binary once it exists)
+## build: compile every package, and the node and rl binaries into bin/
 build:
 	$(GO) build $(PKGS)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/node ./cmd/node
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rl ./cmd/rl
 
 ## test: vet, then every test with the race detector against real PostgreSQL
 ## (RL_TEST_DSN, default postgres://postgres@127.0.0.1:5432/test). With CI=true a
@@ -18,7 +24,7 @@ build:
 ## check that a build without the version check is caught, about a minute and a half;
 ## it needs root and iptables). The shop example is a Go module of its own, which
 ## `go test ./...` at the root does not enter: its tests run after.
-test: lint
+test: check-services lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	cd examples/shop && $(GO) test -race -count=1 -timeout 10m ./...
 
@@ -64,7 +70,7 @@ demo: $(BIN)/node
 	./$(BIN)/node demo
 
 $(BIN)/node: FORCE
-	$(GO) build -o $(BIN)/node ./cmd/node
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/node ./cmd/node
 
 FORCE:
 
@@ -81,3 +87,7 @@ fmt:
 ## services: make sure PostgreSQL and NATS run locally (what CI does first)
 services:
 	bash .ci/services
+
+## check-services: say in one line what make test lacks, and stop, before running it
+check-services:
+	@bash .ci/check-services

@@ -79,6 +79,9 @@ func (e *InvalidError) Unwrap() error { return e.Err }
 // what the caller is shown.
 type RejectedError struct {
 	Err error
+	// StreamVersion is the aggregate's version the command was rejected at (0 when a
+	// middleware rejected it before the aggregate was asked).
+	StreamVersion int64
 }
 
 func (e *RejectedError) Error() string { return e.Err.Error() }

@@ -189,7 +189,7 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		}
 		data, err := in.typ.events.encode(events, in.metadata(p))
 		if err != nil {
-			return nil, nil, &RejectedError{Err: err}
+			return nil, nil, &RejectedError{Err: err, StreamVersion: in.version}
 		}
 		if req.checkDuplicate {
 			// An idempotent command: ids derived from its id make the store refuse a
@@ -324,7 +324,8 @@ func (in *instance) settle(ctx context.Context, req *request, answer error, atte
 // without events marked Duplicate.
 func (in *instance) priorOutcome(req *request, o *eventstore.CommandOutcome) (*Result, error) {
 	if o.Code != "" {
-		return nil, &RejectedError{Err: &PriorRejectionError{Message: o.Message, Reason: o.Reason, StreamVersion: o.StreamVersion, At: o.CreatedAt}}
+		return nil, &RejectedError{StreamVersion: o.StreamVersion,
+			Err: &PriorRejectionError{Message: o.Message, Reason: o.Reason, StreamVersion: o.StreamVersion, At: o.CreatedAt}}
 	}
 	res := in.baseResult(req)
 	res.Duplicate = true
@@ -344,7 +345,7 @@ func (in *instance) execute(cmd any) (events []any, err error) {
 	}()
 	events, err = in.state.Execute(cmd)
 	if err != nil {
-		return nil, &RejectedError{Err: err}
+		return nil, &RejectedError{Err: err, StreamVersion: in.version}
 	}
 	return events, nil
 }

@@ -336,6 +336,10 @@ func (c *Cluster) membershipLoop() {
 	}
 }
 
+// joinQuietPeriod is how long after start failed joins are logged at info level, not
+// as warnings.
+const joinQuietPeriod = 10 * time.Second
+
 // joinUntilJoined retries joining the seeds until this node sees another
 // member. It returns false if Close came first.
 func (c *Cluster) joinUntilJoined() bool {
@@ -352,7 +356,13 @@ func (c *Cluster) joinUntilJoined() bool {
 			c.log.Info().Msg("cluster: every seed is this node; waiting for others to join")
 			return true
 		}
-		c.log.Warn().Int("attempt", attempt).Strs("seeds", c.cfg.Seeds).
+		// While a cluster starts together its seeds are still starting: a refused
+		// join is expected then, and only a node alone for longer is worth a warning.
+		ev := c.log.Info()
+		if time.Since(start) > joinQuietPeriod {
+			ev = c.log.Warn()
+		}
+		ev.Int("attempt", attempt).Strs("seeds", c.cfg.Seeds).
 			Err(errors.Join(append(resolveErrs, err)...)).Dur("retry_in", c.cfg.JoinRetry).
 			Msg("cluster: join failed, retrying")
 		t := time.NewTimer(c.cfg.JoinRetry)

@@ -161,7 +161,13 @@ func Defaults() Config {
 type setting struct {
 	name  string // flag name; env is RL_ + upper snake case
 	usage string
-	set   func(c *Config, v string) error
+	field
+}
+
+// field reads and writes one setting's value in a Config, as text.
+type field struct {
+	set func(c *Config, v string) error
+	get func(c *Config) string
 }
 
 func (s setting) env() string { return envName(s.name) }
@@ -172,30 +178,42 @@ func envName(name string) string {
 }
 
 func settings() []setting {
-	str := func(f func(*Config) *string) func(*Config, string) error {
-		return func(c *Config, v string) error { *f(c) = v; return nil }
-	}
-	list := func(f func(*Config) *[]string) func(*Config, string) error {
-		return func(c *Config, v string) error { *f(c) = splitList(v); return nil }
-	}
-	dur := func(f func(*Config) *time.Duration) func(*Config, string) error {
-		return func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a duration such as 5s or 500ms", v)
-			}
-			*f(c) = d
-			return nil
+	str := func(f func(*Config) *string) field {
+		return field{
+			set: func(c *Config, v string) error { *f(c) = v; return nil },
+			get: func(c *Config) string { return *f(c) },
 		}
 	}
-	num := func(f func(*Config) *int) func(*Config, string) error {
-		return func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a whole number", v)
-			}
-			*f(c) = n
-			return nil
+	list := func(f func(*Config) *[]string) field {
+		return field{
+			set: func(c *Config, v string) error { *f(c) = splitList(v); return nil },
+			get: func(c *Config) string { return strings.Join(*f(c), ",") },
+		}
+	}
+	dur := func(f func(*Config) *time.Duration) field {
+		return field{
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("%q is not a duration such as 5s or 500ms", v)
+				}
+				*f(c) = d
+				return nil
+			},
+			get: func(c *Config) string { return f(c).String() },
+		}
+	}
+	num := func(f func(*Config) *int) field {
+		return field{
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("%q is not a whole number", v)
+				}
+				*f(c) = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.Itoa(*f(c)) },
 		}
 	}
 	return []setting{
@@ -254,8 +272,13 @@ func Load(args []string, env func(string) string, usage io.Writer, app ...Settin
 	fs.SetOutput(usage)
 	configFile := fs.String("config", env("RL_CONFIG"), "JSON configuration file (keys as the flags, with _ for -)")
 	given := map[string]string{}
+	defaults := Defaults()
 	for _, s := range all {
-		fs.Func(s.name, s.usage+" (env "+s.env()+")", func(v string) error { given[s.name] = v; return nil })
+		help := s.usage + " (env " + s.env()
+		if d := s.get(&defaults); d != "" {
+			help += ", default " + d
+		}
+		fs.Func(s.name, help+")", func(v string) error { given[s.name] = v; return nil })
 	}
 	for _, s := range app {
 		fs.Func(s.Name, fmt.Sprintf("%s (env %s, default %s)", s.Usage, s.env(), s.Default), func(v string) error { given[s.Name] = v; return nil })

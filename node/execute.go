@@ -47,6 +47,9 @@ func (n *Node) Execute(ctx context.Context, req transport.Request) transport.Rep
 			n.metrics.conflicts.Inc()
 		}
 		reply := transport.Reply{CommandID: req.CommandID, Error: replyError(err)}
+		if rejected := (*aggregate.RejectedError)(nil); errors.As(err, &rejected) {
+			reply.AggregateVersion = rejected.StreamVersion // the version it was decided at
+		}
 		if res != nil {
 			// A consistency timeout: the events are stored, and the reply says which.
 			reply = n.resultReply(res)

@@ -20,19 +20,43 @@ import (
 )
 
 // version is the build version a node reports, set at build time with
-// -ldflags "-X github.com/ringleader-go/ringleader/node.version=v1.2.3"; without it,
-// the main module's version when built from a tagged module, else "dev".
+// -ldflags "-X github.com/ringleader-go/ringleader/node.version=v1.2.3" (make build
+// and make demo set it from git describe); without it, see Version.
 var version string
 
-// Version returns the build version a node started by Main reports.
+// Version returns the build version a node started by Main reports: the one set at
+// build time; else the module's version when built from a tagged module; else
+// "dev+<commit>" (with "-dirty" for uncommitted changes) when built in a clone; else
+// "dev".
 func Version() string {
 	if version != "" {
 		return version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
 	}
-	return "dev"
+	if info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version // built from a tagged module: go install …@v1.2.3
+	}
+	// Built in a clone: the commit Go stamped into the binary.
+	var revision, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if revision == "" {
+		return "dev"
+	}
+	v := "dev+" + revision[:min(12, len(revision))]
+	if modified == "true" {
+		v += "-dirty"
+	}
+	return v
 }
 
 // Main runs app as a node process and exits with Run's exit code. A service's main
@@ -58,7 +82,10 @@ func Main(app ringleader.App) {
 // lists them.
 func Run(ctx context.Context, app ringleader.App, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "--version" || args[0] == "-version"):
+		cmd = "version"
+	case len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-':
 		cmd, args = args[0], args[1:]
 	}
 	var err error

@@ -345,6 +345,8 @@ func showCommands(ctx context.Context, natsURL, admin string, stdout io.Writer) 
 		}
 		outcome := "ok"
 		switch {
+		case reply.Error != nil && reply.Error.Reason != "":
+			outcome = fmt.Sprintf("%s (%s): %s", reply.Error.Code, reply.Error.Reason, reply.Error.Message)
 		case reply.Error != nil:
 			outcome = reply.Error.Code + ": " + reply.Error.Message
 		case reply.Duplicate:
