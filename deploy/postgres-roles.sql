@@ -1,6 +1,6 @@
 -- Least-privilege PostgreSQL roles for a Ringleader event store in schema "ringleader".
 --
---   ringleader_migrator  owns the schema and the event store's tables; runs `node migrate`
+--   ringleader_migrator  owns the schema and every table of the migrations; runs `node migrate`
 --   ringleader_writer    the nodes: append events (never UPDATE / DELETE / TRUNCATE them),
 --                        keep snapshots, checkpoints, keys, process state, projections
 --   ringleader_reader    read-only: reporting, projections' consumers, ad-hoc SQL
@@ -35,8 +35,10 @@ ALTER SCHEMA ringleader OWNER TO ringleader_migrator;
 
 -- Nodes run the migration check at start-up (CREATE SCHEMA / TABLE IF NOT EXISTS, which
 -- PostgreSQL checks for privileges before it sees they exist) and create their own
--- projection and process-state tables, so they may create objects in the schema. The
--- event store's tables stay the migrator's: the writer cannot alter or grant on them.
+-- projection tables, so they may create objects in the schema. Every other table
+-- (events, snapshots, checkpoints, command_outcomes, schema_migrations, process_state,
+-- schedules, pii_keys) comes from the migrations and stays the migrator's: the writer
+-- cannot alter or grant on them.
 DO $$
 BEGIN
   EXECUTE format('GRANT CREATE ON DATABASE %I TO ringleader_migrator, ringleader_writer', current_database());
@@ -45,6 +47,22 @@ END
 $$;
 GRANT USAGE, CREATE ON SCHEMA ringleader TO ringleader_writer;
 GRANT USAGE ON SCHEMA ringleader TO ringleader_reader;
+
+-- Before migrations 5-7 nodes created process_state, schedules and pii_keys themselves,
+-- so where they ran as the writer, the writer owns those tables. Hand them to the
+-- migrator like the rest, so that the writer cannot alter or drop them and later
+-- migrations can change them; the grants below give the writer its rows back.
+DO $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['process_state', 'schedules', 'pii_keys'] LOOP
+    IF to_regclass(format('ringleader.%I', t)) IS NOT NULL THEN
+      EXECUTE format('ALTER TABLE ringleader.%I OWNER TO ringleader_migrator', t);
+    END IF;
+  END LOOP;
+END
+$$;
 
 -- The writer: everything it needs on the tables that exist...
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ringleader TO ringleader_writer;

@@ -97,6 +97,48 @@ func isDenied(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "42501" // insufficient_privilege
 }
 
+// roles is deploy/postgres-roles.sql applied with unique schema and role names, all
+// dropped when the test ends.
+type roles struct {
+	admin                            *pgx.Conn
+	schema, migrator, writer, reader string
+	sql                              string
+	t                                *testing.T
+}
+
+// newRoles makes the names; apply applies the file.
+func newRoles(t *testing.T) *roles {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sfx := hex.EncodeToString(b)
+	r := &roles{admin: pgtest.Connect(t), schema: "rlroles_" + sfx, migrator: "rlmig_" + sfx, writer: "rlw_" + sfx, reader: "rlr_" + sfx, t: t}
+	raw, err := os.ReadFile("postgres-roles.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := strings.NewReplacer("ringleader_migrator", r.migrator, "ringleader_writer", r.writer, "ringleader_reader", r.reader).Replace(string(raw))
+	r.sql = regexp.MustCompile(`\bringleader\b`).ReplaceAllString(sql, r.schema)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_, _ = r.admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+r.schema+` CASCADE`)
+		for _, role := range []string{r.writer, r.reader, r.migrator} {
+			_, _ = r.admin.Exec(ctx, `DROP OWNED BY `+role+` CASCADE`)
+			_, _ = r.admin.Exec(ctx, `DROP ROLE IF EXISTS `+role)
+		}
+	})
+	return r
+}
+
+// apply applies the file as the test database's administrator; step names the
+// moment in a failure.
+func (r *roles) apply(step string) {
+	r.t.Helper()
+	if _, err := r.admin.Exec(context.Background(), r.sql); err != nil {
+		r.t.Fatalf("%s: apply postgres-roles.sql: %v", step, err)
+	}
+}
+
 // TestPostgresRoles applies deploy/postgres-roles.sql (with the schema and role names
 // made unique) around a real migration, then checks: the writer runs a node that
 // writes every table a node writes — events (append), the projection and its
@@ -109,34 +151,10 @@ func TestPostgresRoles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL skipped in -short mode")
 	}
-	admin := pgtest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	sfx := hex.EncodeToString(b)
-	schema, migrator, writer, reader := "rlroles_"+sfx, "rlmig_"+sfx, "rlw_"+sfx, "rlr_"+sfx
-
-	raw, err := os.ReadFile("postgres-roles.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sql := strings.NewReplacer("ringleader_migrator", migrator, "ringleader_writer", writer, "ringleader_reader", reader).Replace(string(raw))
-	sql = regexp.MustCompile(`\bringleader\b`).ReplaceAllString(sql, schema)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_, _ = admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
-		for _, r := range []string{writer, reader, migrator} {
-			_, _ = admin.Exec(ctx, `DROP OWNED BY `+r+` CASCADE`)
-			_, _ = admin.Exec(ctx, `DROP ROLE IF EXISTS `+r)
-		}
-	})
-	apply := func(step string) {
-		t.Helper()
-		if _, err := admin.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: apply postgres-roles.sql: %v", step, err)
-		}
-	}
+	rl := newRoles(t)
+	admin, schema, migrator, writer, reader, apply := rl.admin, rl.schema, rl.migrator, rl.writer, rl.reader, rl.apply
 	apply("before the migration")
 	if err := pgstore.Migrate(ctx, dsnAs(t, migrator), schema); err != nil {
 		t.Fatalf("migrate as %s: %v", migrator, err)
@@ -278,5 +296,93 @@ func TestPostgresRoles(t *testing.T) {
 		if _, err := r.Exec(ctx, stmt); err == nil || !isDenied(err) {
 			t.Errorf("reader: %.60s…: %v, want permission denied", stmt, err)
 		}
+	}
+}
+
+// TestPostgresRolesUpgrade: nodes of versions before migration 5, running as the
+// writer, created process_state, schedules (with its index) and pii_keys themselves,
+// so the writer owns them. `node migrate` as the migrator then still succeeds
+// (PostgreSQL refuses CREATE INDEX IF NOT EXISTS on another role's table even when
+// the index exists, hence migration 6's guard), the rows stay, and postgres-roles.sql
+// applied again hands the tables to the migrator: the writer keeps its rows but can
+// no longer alter or drop them, and the reader reads them.
+func TestPostgresRolesUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rl := newRoles(t)
+	rl.apply("before the migration")
+	tbl := func(name string) string { return pgx.Identifier{rl.schema, name}.Sanitize() }
+
+	// The tables as such a node created them, in the schema, as the writer. (Such a
+	// node had migrated the event store's tables first; that order does not matter to
+	// migrations 5-7, which only meet these three tables.)
+	ddl, err := os.ReadFile("../eventstore/pgstore/testdata/pre_0005_tables.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pgx.Connect(ctx, dsnAs(t, rl.writer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	if _, err := w.Exec(ctx, "SET search_path TO "+pgx.Identifier{rl.schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(ctx, string(ddl)); err != nil {
+		t.Fatalf("the writer creates the tables as earlier nodes did: %v", err)
+	}
+	inserts := map[string]string{
+		"process_state": `INSERT INTO process_state (manager, process_id, state, last_position, status, version, updated_at)
+			VALUES ('transfer', 'T1', '{}', 1, 'running', 1, now())`,
+		"schedules": `INSERT INTO schedules (schedule_id, partition, command_type, body, due_at, next_attempt_at, state)
+			VALUES ('s1', 1, 'Add', '{}', now(), now(), 'pending')`,
+		"pii_keys": `INSERT INTO pii_keys (subject, master_key_id, wrapped_key) VALUES ('account:A1', 'k1', '\x01')`,
+	}
+	for table, insert := range inserts {
+		if _, err := w.Exec(ctx, insert); err != nil {
+			t.Fatalf("writer: a row in %s: %v", table, err)
+		}
+	}
+
+	if err := pgstore.Migrate(ctx, dsnAs(t, rl.migrator), rl.schema); err != nil {
+		t.Fatalf("migrate as %s over the tables the writer created: %v", rl.migrator, err)
+	}
+	rl.apply("after the migration")
+
+	reader, err := pgx.Connect(ctx, dsnAs(t, rl.reader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+	for table := range inserts {
+		var owner string
+		if err := rl.admin.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, rl.schema, table).Scan(&owner); err != nil || owner != rl.migrator {
+			t.Errorf("owner of %s: %q, %v; want %s", table, owner, err, rl.migrator)
+		}
+		var n int
+		if err := w.QueryRow(ctx, `SELECT count(*) FROM `+tbl(table)).Scan(&n); err != nil || n != 1 {
+			t.Errorf("writer: %s holds %d rows, %v; want the row written before the migration", table, n, err)
+		}
+		stamp := "created_at"
+		if table == "process_state" {
+			stamp = "updated_at"
+		}
+		if _, err := w.Exec(ctx, `UPDATE `+tbl(table)+` SET `+stamp+` = now()`); err != nil {
+			t.Errorf("writer: update %s: %v", table, err)
+		}
+		if err := reader.QueryRow(ctx, `SELECT count(*) FROM `+tbl(table)).Scan(&n); err != nil || n != 1 {
+			t.Errorf("reader: %s holds %d rows, %v; want 1", table, n, err)
+		}
+		for _, stmt := range []string{`ALTER TABLE ` + tbl(table) + ` ADD COLUMN x int`, `DROP TABLE ` + tbl(table)} {
+			if _, err := w.Exec(ctx, stmt); err == nil || !(isDenied(err) || strings.Contains(err.Error(), "must be owner")) {
+				t.Errorf("writer: %s: %v, want permission denied", stmt, err)
+			}
+		}
+	}
+	if _, err := w.Exec(ctx, `DELETE FROM `+tbl("schedules")); err != nil {
+		t.Errorf("writer: delete from schedules: %v", err)
 	}
 }

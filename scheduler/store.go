@@ -59,44 +59,25 @@ type Store struct {
 
 var _ Storage = (*Store)(nil)
 
-// Open creates the schedules table and its index in schema if they are missing
-// (idempotently, under an advisory lock, so nodes starting together do not race) and
-// returns the store. An empty schema means the connection's search_path (the event
-// store's pool is set to the event store's schema).
+// TableName is the table of the schedules, created (with its index of pending
+// schedules) by the event store's migrations (pgstore.Migrate, `node migrate`) in the
+// store's schema.
+const TableName = "schedules"
+
+// Open returns the store of the schedules table in schema. An empty schema means
+// the connection's search_path (the event store's pool is set to the event store's
+// schema). The table comes from the event store's migrations, which pgstore.Open
+// applies unless told not to: if it is missing, Open fails with an error wrapping
+// pgstore.ErrNotMigrated that says to run `node migrate`.
 func Open(ctx context.Context, db DB, schema string, opts ...Option) (*Store, error) {
-	table := pgx.Identifier{"schedules"}
+	table := pgx.Identifier{TableName}
 	if schema != "" {
-		table = pgx.Identifier{schema, "schedules"}
+		table = pgx.Identifier{schema, TableName}
 	}
-	s := &Store{db: db, table: table.Sanitize(), opts: apply(opts)}
-	err := pgstore.Setup(ctx, db, s.table, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
-	schedule_id     text        PRIMARY KEY,
-	partition       int         NOT NULL,
-	command_type    text        NOT NULL,
-	body            jsonb       NOT NULL,
-	headers         jsonb       NOT NULL DEFAULT '{}',
-	due_at          timestamptz NOT NULL,
-	next_attempt_at timestamptz NOT NULL,
-	state           text        NOT NULL CHECK (state IN ('pending', 'fired', 'failed', 'cancelled')),
-	attempts        int         NOT NULL DEFAULT 0,
-	last_error      text        NOT NULL DEFAULT '',
-	fired_by        text        NOT NULL DEFAULT '',
-	fired_at        timestamptz,
-	created_at      timestamptz NOT NULL DEFAULT now(),
-	updated_at      timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE INDEX IF NOT EXISTS schedules_pending_due ON `+s.table+
-			` (partition, next_attempt_at) WHERE state = 'pending'`); err != nil {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: create %s: %w", s.table, err)
+	if err := pgstore.RequireTable(ctx, db, schema, TableName); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	return s, nil
+	return &Store{db: db, table: table.Sanitize(), opts: apply(opts)}, nil
 }
 
 const columns = `schedule_id, partition, command_type, body, headers, due_at, next_attempt_at, state,

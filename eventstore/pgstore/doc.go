@@ -7,7 +7,10 @@
 // Open applies the embedded migrations (idempotently, under an advisory lock) unless
 // WithoutMigrations is given; Migrate applies them on its own, for `node migrate`.
 // Every table lives in one schema (default "ringleader"), so tests and tenants can
-// isolate themselves; the pool's search_path is set to it.
+// isolate themselves; the pool's search_path is set to it. The migrations create every
+// table of the runtime, those of other packages included (process_state for
+// handlers/process, schedules for scheduler, pii_keys for eventstore/shred); those
+// packages only check, with RequireTable, that their table is there.
 //
 // # Appends
 //

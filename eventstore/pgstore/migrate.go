@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -104,6 +105,42 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		if err != nil {
 			return fmt.Errorf("pgstore: migrate: apply %s to schema %s: %w", m.name, schema, err)
 		}
+	}
+	return nil
+}
+
+// ErrNotMigrated is wrapped by RequireTable's error when a table the migrations
+// create is missing: the schema was never migrated, or by an older version.
+var ErrNotMigrated = errors.New("the event store's schema lacks a table its migrations create")
+
+// Querier is what RequireTable needs of PostgreSQL: *pgxpool.Pool, *pgx.Conn and
+// pgx.Tx satisfy it.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// RequireTable returns nil if table exists in schema (empty: the connection's
+// current schema, which is the store's for Store.Pool), and otherwise an error
+// wrapping ErrNotMigrated that tells how to create it. Packages keeping their rows
+// in a table of the migrations (process_state, schedules, pii_keys) call it when
+// they open, so that a schema nobody migrated fails at start-up with what to do
+// rather than at the first query.
+func RequireTable(ctx context.Context, db Querier, schema, table string) error {
+	var where *string // nil: no schema of the search_path exists
+	var found bool
+	err := db.QueryRow(ctx, `SELECT s, EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = s AND c.relname = $2 AND c.relkind IN ('r', 'p'))
+FROM (SELECT coalesce(nullif($1::text, ''), current_schema()) AS s) AS x`, schema, table).Scan(&where, &found)
+	if err != nil {
+		return fmt.Errorf("pgstore: look for table %s: %w", table, err)
+	}
+	switch {
+	case where == nil:
+		return fmt.Errorf("pgstore: table %s: no schema of the connection's search_path exists: %w; apply the migrations (`node migrate`, pgstore.Migrate)",
+			table, ErrNotMigrated)
+	case !found:
+		return fmt.Errorf("pgstore: table %s is missing from schema %q: %w; apply the migrations (`node migrate --schema=%s`, pgstore.Migrate), or open the store without pgstore.WithoutMigrations",
+			table, *where, ErrNotMigrated, *where)
 	}
 	return nil
 }

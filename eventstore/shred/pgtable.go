@@ -12,17 +12,9 @@ import (
 )
 
 // TableName is the PostgreSQL table of the data keys, in the pool's search_path (the
-// event store's schema).
+// event store's schema), created by the event store's migrations (pgstore.Migrate,
+// `node migrate`).
 const TableName = "pii_keys"
-
-const pgDDL = `CREATE TABLE IF NOT EXISTS pii_keys (
-	subject       text        PRIMARY KEY,
-	master_key_id text,
-	wrapped_key   bytea,
-	created_at    timestamptz NOT NULL DEFAULT now(),
-	forgotten_at  timestamptz,
-	CHECK ((forgotten_at IS NULL) = (wrapped_key IS NOT NULL)),
-	CHECK ((master_key_id IS NULL) = (wrapped_key IS NULL)))`
 
 // PGTable is the PostgreSQL Table: pii_keys(subject PK, master_key_id, wrapped_key,
 // created_at, forgotten_at). A tombstone has forgotten_at set and no key.
@@ -32,17 +24,14 @@ type PGTable struct {
 
 var _ Table = (*PGTable)(nil)
 
-// OpenPGTable creates pii_keys in the pool's search_path schema if it is missing
-// (idempotent, under a transaction advisory lock so that nodes starting together do
-// not race) and returns the table. Give it the event store's pool
-// (pgstore.Store.Pool()).
+// OpenPGTable returns the table pii_keys of the pool's search_path schema. Give it
+// the event store's pool (pgstore.Store.Pool()). The table comes from the event
+// store's migrations, which pgstore.Open applies unless told not to: if it is
+// missing, OpenPGTable fails with an error wrapping pgstore.ErrNotMigrated that says
+// to run `node migrate`.
 func OpenPGTable(ctx context.Context, pool *pgxpool.Pool) (*PGTable, error) {
-	err := pgstore.Setup(ctx, pool, TableName, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, pgDDL)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("shred: create table %s: %w", TableName, err)
+	if err := pgstore.RequireTable(ctx, pool, "", TableName); err != nil {
+		return nil, fmt.Errorf("shred: %w", err)
 	}
 	return &PGTable{pool: pool}, nil
 }

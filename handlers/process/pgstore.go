@@ -19,7 +19,8 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// PGStore keeps process records in PostgreSQL, in table process_state of a schema:
+// PGStore keeps process records in PostgreSQL, in table process_state of a schema
+// (created by the event store's migration 5):
 //
 //	process_state(manager text, process_id text, state jsonb, pending jsonb,
 //	              seq int, last_position bigint, status text, version bigint,
@@ -33,34 +34,24 @@ type PGStore struct {
 
 var _ StateStore = (*PGStore)(nil)
 
-// OpenPGStore creates the table in schema if it is missing (idempotently, under an
-// advisory lock, so nodes starting together do not race) and returns the store.
-// An empty schema means the connection's search_path (pgstore's pool is set to the
-// event store's schema).
+// TableName is the table of the process records, created by the event store's
+// migrations (pgstore.Migrate, `node migrate`) in the store's schema.
+const TableName = "process_state"
+
+// OpenPGStore returns the store of the process_state table in schema. An empty
+// schema means the connection's search_path (pgstore's pool is set to the event
+// store's schema). The table comes from the event store's migrations, which
+// pgstore.Open applies unless told not to: if it is missing, OpenPGStore fails with an
+// error wrapping pgstore.ErrNotMigrated that says to run `node migrate`.
 func OpenPGStore(ctx context.Context, db DB, schema string) (*PGStore, error) {
-	table := pgx.Identifier{"process_state"}
+	table := pgx.Identifier{TableName}
 	if schema != "" {
-		table = pgx.Identifier{schema, "process_state"}
+		table = pgx.Identifier{schema, TableName}
 	}
-	s := &PGStore{db: db, table: table.Sanitize()}
-	err := pgstore.Setup(ctx, db, s.table, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table+` (
-	manager       text        NOT NULL,
-	process_id    text        NOT NULL,
-	state         jsonb       NOT NULL,
-	pending       jsonb       NOT NULL DEFAULT '[]',
-	seq           int         NOT NULL DEFAULT 0,
-	last_position bigint      NOT NULL,
-	status        text        NOT NULL,
-	version       bigint      NOT NULL,
-	updated_at    timestamptz NOT NULL,
-	PRIMARY KEY (manager, process_id))`)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("process: create %s: %w", s.table, err)
+	if err := pgstore.RequireTable(ctx, db, schema, TableName); err != nil {
+		return nil, fmt.Errorf("process: %w", err)
 	}
-	return s, nil
+	return &PGStore{db: db, table: table.Sanitize()}, nil
 }
 
 // Load implements StateStore.
