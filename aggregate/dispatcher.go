@@ -11,8 +11,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/tracing"
 )
 
 // Dispatcher executes commands against live aggregate instances, one goroutine per
@@ -80,8 +82,20 @@ func (d *Dispatcher) Dispatch(ctx context.Context, command any, opts ...Option) 
 	mw := chain(append(d.router.middleware[:len(d.router.middleware):len(d.router.middleware)], rt.inherited...))
 	ctx, cancel := context.WithTimeout(ctx, d.timeout(rt, o))
 	defer cancel()
+	ctx, span := tracing.Tracer().Start(ctx, "dispatch "+rt.name)
+	defer span.End()
 
 	res, err := d.dispatch(ctx, rt, mw, p, o)
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrCommandType.String(rt.name), tracing.AttrCommandID.String(p.CommandID),
+			tracing.AttrStream.String(p.Target.StreamID), tracing.AttrCode.String(CodeOf(err)))
+		if res != nil {
+			span.SetAttributes(tracing.AttrVersion.Int64(res.AggregateVersion), tracing.AttrEvents.Int(len(res.Events)))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
 	if err != nil {
 		mw.failure(ctx, p, err)
 		return res, err
@@ -112,7 +126,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, rt *route, mw chain, p *Pipel
 		return nil, err
 	}
 	if p.Consistency == Strong && d.cfg.StrongConsistency != nil {
-		if err := d.cfg.StrongConsistency.WaitFor(ctx, res); err != nil {
+		wctx, span := tracing.Tracer().Start(ctx, "consistency wait")
+		err := d.cfg.StrongConsistency.WaitFor(wctx, res)
+		span.End()
+		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return res, fmt.Errorf("%w: %w", ErrConsistencyTimeout, err)
 			}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // groupAppender batches the appends of different instances (group commit) when the
@@ -34,6 +36,8 @@ type appendCall struct {
 	ctx  context.Context
 	req  eventstore.AppendRequest
 	done chan eventstore.AppendResult // buffered: the batch never blocks delivering
+	// batchSize is how many appends went out with this one; set before done.
+	batchSize int
 }
 
 // newGroupAppender returns nil when store cannot append in batches or batching is off.
@@ -60,6 +64,7 @@ func (g *groupAppender) append(ctx context.Context, streamID string, expected in
 		g.mu.Unlock()
 		recorded, err := g.store.Append(ctx, streamID, eventstore.Exact(expected), events)
 		g.finished()
+		recordBatchSize(ctx, 1)
 		return recorded, err
 	}
 	c := &appendCall{
@@ -71,6 +76,7 @@ func (g *groupAppender) append(ctx context.Context, streamID string, expected in
 	g.mu.Unlock()
 	select {
 	case r := <-c.done:
+		recordBatchSize(ctx, c.batchSize)
 		return r.Events, r.Err
 	case <-ctx.Done():
 		// The append may still go out with a batch taken before now; the caller treats
@@ -115,6 +121,7 @@ func (g *groupAppender) run(calls []*appendCall) {
 		c := calls[0]
 		// One call: its own context, and the single-stream statement.
 		recorded, err := g.store.Append(c.ctx, c.req.StreamID, c.req.Expected, c.req.Events)
+		c.batchSize = 1
 		c.done <- eventstore.AppendResult{Events: recorded, Err: err}
 	} else {
 		reqs := make([]eventstore.AppendRequest, len(calls))
@@ -122,9 +129,18 @@ func (g *groupAppender) run(calls []*appendCall) {
 			reqs[i] = c.req
 		}
 		for i, r := range g.batch.AppendMany(ctx, reqs) {
+			calls[i].batchSize = len(calls)
 			calls[i].done <- r
 		}
 	}
 	cancel()
 	g.finished()
+}
+
+// recordBatchSize puts the size of the group commit an append went out in on the
+// append's span, if it is traced.
+func recordBatchSize(ctx context.Context, n int) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(tracing.AttrBatchSize.Int(n))
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/tracing"
 )
 
 // errRetry is an instance's answer to a command it took after it was asked to stop:
@@ -127,7 +128,14 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		return nil, nil, waitError(ctx, err)
 	}
 	if !in.loaded {
-		if err := in.load(ctx); err != nil {
+		lctx, span := tracing.Tracer().Start(ctx, "rehydrate")
+		err := in.load(lctx)
+		if span.IsRecording() {
+			span.SetAttributes(tracing.AttrStream.String(in.target.StreamID), tracing.AttrVersion.Int64(in.version),
+				tracing.AttrFromSnapshot.Int64(in.lastSnapshot))
+		}
+		span.End()
+		if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -155,7 +163,9 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		} else if req.opts.expectExists && in.version == 0 {
 			err = &ExpectedVersionError{StreamID: in.target.StreamID, Expected: ExpectedExisting, Actual: 0}
 		} else {
+			_, span := tracing.Tracer().Start(ctx, "execute")
 			events, err = in.execute(p.Command)
+			span.End()
 		}
 		if err != nil || len(events) == 0 {
 			if req.checkDuplicate && isDecision(err) {
@@ -187,7 +197,7 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 			res, err := in.result(req, nil, nil)
 			return res, nil, err
 		}
-		data, err := in.typ.events.encode(events, in.metadata(p))
+		data, err := in.typ.events.encode(events, in.metadata(ctx, p))
 		if err != nil {
 			return nil, nil, &RejectedError{Err: err, StreamVersion: in.version}
 		}
@@ -202,7 +212,9 @@ func (in *instance) handle(req *request) (*Result, []any, error) {
 		if k := in.d.cfg.Knobs; k != nil && k.BeforeAppend != nil {
 			k.BeforeAppend(in.target.StreamID, in.version, attempt)
 		}
-		recorded, err := in.d.append(ctx, in.target.StreamID, in.version, data)
+		actx, span := tracing.Tracer().Start(ctx, "append")
+		recorded, err := in.d.append(actx, in.target.StreamID, in.version, data)
+		span.End()
 		if errors.Is(err, eventstore.ErrWrongVersion) {
 			in.d.log.Debug().Str("stream", in.target.StreamID).Int("attempt", attempt).Msg("version conflict; catching up")
 			if cerr := in.catchUp(ctx); cerr != nil {
@@ -355,13 +367,15 @@ func (in *instance) discard() {
 	in.loaded, in.state, in.cmds = false, nil, nil
 }
 
-// metadata is what every event of the command carries.
-func (in *instance) metadata(p *Pipeline) map[string]string {
+// metadata is what every event of the command carries: with tracing, the trace
+// context of its dispatch too, so that handlers continue the command's trace.
+func (in *instance) metadata(ctx context.Context, p *Pipeline) map[string]string {
 	m := make(map[string]string, len(p.Metadata)+3)
 	maps.Copy(m, p.Metadata)
 	m[eventstore.MetaCommandID] = p.CommandID
 	m[eventstore.MetaCausationID] = p.CausationID
 	m[eventstore.MetaCorrelationID] = p.CorrelationID
+	tracing.InjectMetadata(ctx, m)
 	return m
 }
 

@@ -3,6 +3,10 @@ package handlers
 import (
 	"context"
 	"errors"
+
+	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // processHandler handles the partition's events of a page for a Handler: each in
@@ -21,7 +25,9 @@ func (p *partition) processHandler(ctx context.Context, cur cursor, pg page) (cu
 			if err != nil {
 				return err
 			}
-			return p.def.handle(ctx, ev)
+			ectx, span := p.eventSpan(ctx, e)
+			defer span.End()
+			return p.def.handle(ectx, ev)
 		}); err != nil {
 			stop = err
 		}
@@ -37,4 +43,20 @@ func (p *partition) processHandler(ctx context.Context, cur cursor, pg page) (cu
 	}
 	next, err := p.commit(ctx, cur.stored, to, n, began)
 	return next, errors.Join(stop, err)
+}
+
+// eventSpan starts the span of handling one event: a child of the span of the
+// command that recorded it (its metadata carries the trace context), so that what a
+// handler or process manager does because of the event, the commands it sends
+// included, continues the command's trace; linked to the page's span.
+func (p *partition) eventSpan(ctx context.Context, e eventstore.RecordedEvent) (context.Context, trace.Span) {
+	page := trace.SpanFromContext(ctx)
+	if !page.IsRecording() {
+		return ctx, page
+	}
+	ectx, span := tracing.Tracer().Start(tracing.ExtractMetadata(ctx, e.Metadata), "handle "+p.def.spec.Name+" "+e.Type,
+		trace.WithLinks(trace.Link{SpanContext: page.SpanContext()}))
+	span.SetAttributes(tracing.AttrHandler.String(p.def.spec.Name), tracing.AttrEventType.String(e.Type),
+		tracing.AttrStream.String(e.StreamID), tracing.AttrPartition.Int(p.index))
+	return ectx, span
 }

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ringleader-go/ringleader/eventstore"
+	"github.com/ringleader-go/ringleader/tracing"
 )
 
 // Backoff bounds for retrying the store after an I/O error (not a handler failure).
@@ -200,7 +202,20 @@ func (p *partition) load(ctx context.Context) (cursor, error) {
 }
 
 // process handles the partition's events of one page and returns where it got.
+// With tracing, the page is a span of its own (a page holds events of many
+// commands), linked to the trace of each event's command.
 func (p *partition) process(ctx context.Context, cur cursor, pg page) (cursor, error) {
+	ctx, span := tracing.Tracer().Start(ctx, "page "+p.def.spec.Name)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrHandler.String(p.def.spec.Name), tracing.AttrPartition.Int(p.index),
+			tracing.AttrEvents.Int(len(pg.events)), tracing.AttrGlobalFrom.Int64(cur.stored), tracing.AttrGlobalThrough.Int64(pg.through))
+		for _, e := range pg.events {
+			if sc := trace.SpanContextFromContext(tracing.ExtractMetadata(ctx, e.Metadata)); sc.IsValid() {
+				span.AddLink(trace.Link{SpanContext: sc})
+			}
+		}
+	}
 	if p.def.proj != nil {
 		return p.processProjection(ctx, cur, pg)
 	}

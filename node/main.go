@@ -17,6 +17,7 @@ import (
 	"github.com/ringleader-go/ringleader"
 	"github.com/ringleader-go/ringleader/config"
 	"github.com/ringleader-go/ringleader/eventstore/pgstore"
+	"github.com/ringleader-go/ringleader/tracing"
 )
 
 // version is the build version a node reports, set at build time with
@@ -129,6 +130,19 @@ func runNode(ctx context.Context, app ringleader.App, args []string, env func(st
 		return err
 	}
 	log := NewLogger(cfg, stderr)
+	// Traces go to an OpenTelemetry collector when the standard OTEL_* variables
+	// name one (docs/operations.md#tracing); otherwise spans are no-ops.
+	stopTracing, err := tracing.Setup(ctx, app.Name, env, tracing.AttrNode.String(cfg.NodeID))
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			log.Warn().Err(err).Msg("flushing traces failed")
+		}
+	}()
 	n, err := Start(ctx, Options{App: app, Config: cfg, Logger: log, Version: Version()})
 	if err != nil {
 		return err

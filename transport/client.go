@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/ringleader-go/ringleader/tracing"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client errors. Send wraps the underlying NATS or context error with them, so both
@@ -166,8 +169,11 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 	}
 	deadline, _ := ctx.Deadline()
 
+	ctx, span := tracing.Tracer().Start(ctx, "send "+commandType, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
 	msg := nats.NewMsg(c.prefix + ".cmd." + commandType)
 	msg.Data = body
+	tracing.Inject(ctx, msg.Header)
 	setIf(msg.Header, HeaderCommandID, o.commandID)
 	setIf(msg.Header, HeaderConsistency, o.consistency)
 	setIf(msg.Header, HeaderCorrelationID, o.correlationID)
@@ -193,13 +199,28 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 			direct.Header.Set(HeaderForwardedBy, clientRouterName)
 			resp, err := c.nc.RequestMsgWithContext(ctx, direct)
 			if !errors.Is(err, nats.ErrNoResponders) {
-				return c.reply(commandType, resp, err)
+				return traced(span, commandType, o.commandID)(c.reply(commandType, resp, err))
 			}
 			// The owner is gone: let the cluster route it.
 		}
 	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
-	return c.reply(commandType, resp, err)
+	return traced(span, commandType, o.commandID)(c.reply(commandType, resp, err))
+}
+
+// traced returns a function that records a Send's outcome on its span, if traced,
+// and passes it on.
+func traced(span trace.Span, commandType, commandID string) func(Reply, error) (Reply, error) {
+	return func(r Reply, err error) (Reply, error) {
+		if span.IsRecording() {
+			span.SetAttributes(tracing.AttrCommandType.String(commandType), tracing.AttrCommandID.String(r.CommandID),
+				tracing.AttrCode.String(r.Code()), tracing.AttrNode.String(r.Node))
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		return r, err
+	}
 }
 
 // reply turns a request's outcome into Send's results.

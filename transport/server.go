@@ -13,7 +13,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/ringleader-go/ringleader/errcode"
+	"github.com/ringleader-go/ringleader/tracing"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of ServerConfig.
@@ -441,11 +444,21 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 		}
 	}()
 
+	// The request's span continues the client's trace (or the forwarding node's);
+	// every answer below records its code on it (see answer).
+	ctx, span := tracing.Tracer().Start(tracing.Extract(s.base, msg.Header), "command "+commandType,
+		trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrNode.String(s.cfg.NodeID), tracing.AttrCommandType.String(commandType),
+			tracing.AttrCommandID.String(msg.Header.Get(HeaderCommandID)), tracing.AttrForwarded.Bool(forwarded))
+	}
+
 	lim := limits{maxBody: s.cfg.MaxBodyBytes, defaultTimeout: s.cfg.DefaultTimeout, maxTimeout: s.cfg.MaxTimeout}
 	req, rerr := parseRequest(commandType, forwarded, msg.Header, msg.Data, recv, lim)
 	if rerr != nil {
 		s.log.Debug().Str("command_type", commandType).Str("command_id", req.CommandID).Str("error", rerr.Message).Msg("transport: invalid request")
-		s.answer(msg, req, Reply{CommandID: req.CommandID, Error: rerr}, recv)
+		s.answer(ctx, msg, req, Reply{CommandID: req.CommandID, Error: rerr}, recv)
 		return
 	}
 	if !s.cfg.Now().Before(req.Deadline) {
@@ -453,7 +466,7 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 		// so do not execute; the reply is for anyone still listening.
 		s.log.Info().Str("command_type", commandType).Str("command_id", req.CommandID).
 			Time("deadline", req.Deadline).Bool("forwarded", req.Forwarded).Msg("transport: dropped a request whose deadline had passed")
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before the command was picked up; it was not executed"), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before the command was picked up; it was not executed"), recv)
 		return
 	}
 	// Work stops a little before the deadline, so that the answer (a
@@ -464,24 +477,26 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 	if !req.Forwarded {
 		var owner string
 		var err error
+		_, decode := tracing.Tracer().Start(ctx, "decode")
 		if s.cfg.LocateCommand != nil {
 			owner, req.Command, err = s.cfg.LocateCommand(req)
 		} else {
 			owner, err = s.cfg.Locate(req)
 		}
+		decode.End()
 		if err != nil {
 			s.log.Debug().Str("command_type", commandType).Str("command_id", req.CommandID).Err(err).Msg("transport: locate failed")
-			s.answer(msg, req, Reply{CommandID: req.CommandID, Error: replyErrorOf(err, errcode.Invalid)}, recv)
+			s.answer(ctx, msg, req, Reply{CommandID: req.CommandID, Error: replyErrorOf(err, errcode.Invalid)}, recv)
 			return
 		}
 		if owner != "" && owner != s.cfg.NodeID {
-			if s.forward(msg, req, owner, recv) {
+			if s.forward(ctx, msg, req, owner, recv) {
 				return
 			}
 		}
 		// (A request executed here after a failed forward keeps its decoded command.)
 	}
-	s.answer(msg, req, s.execute(req), recv)
+	s.answer(ctx, msg, req, s.execute(ctx, req), recv)
 }
 
 // replyMargin is how long before a request's deadline its work stops, to leave time
@@ -495,9 +510,10 @@ func replyMargin(budget time.Duration) time.Duration {
 // reply on a healthy network, so 250 ms covers a node pausing for garbage collection.
 const maxReplyMargin = 250 * time.Millisecond
 
-// execute runs req on the Executor with a context ending at req.Deadline.
-func (s *Server) execute(req Request) Reply {
-	ctx, cancel := context.WithTimeout(s.base, req.Deadline.Sub(s.cfg.Now()))
+// execute runs req on the Executor with a context ending at req.Deadline. ctx is the
+// request's, carrying its span; it ends when the server stops.
+func (s *Server) execute(ctx context.Context, req Request) Reply {
+	ctx, cancel := context.WithTimeout(ctx, req.Deadline.Sub(s.cfg.Now()))
 	defer cancel()
 	r := s.cfg.Executor.Execute(ctx, req)
 	if !r.OK && (r.Error == nil || !errcode.Valid(r.Error.Code)) {
@@ -515,10 +531,10 @@ func (s *Server) execute(req Request) Reply {
 // request here and the event store's optimistic concurrency arbitrates should the
 // owner still be alive somewhere. This trades a possible OCC retry for never
 // answering "unavailable" during the seconds membership needs to converge.
-func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Time) bool {
+func (s *Server) forward(ctx context.Context, msg *nats.Msg, req Request, owner string, recv time.Time) bool {
 	remaining := req.Deadline.Sub(s.cfg.Now())
 	if remaining <= 0 {
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before forwarding"), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Timeout, "deadline passed before forwarding"), recv)
 		return true
 	}
 	fm := nats.NewMsg(NodeSubject(s.cfg.Prefix, owner))
@@ -533,11 +549,17 @@ func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Tim
 	h.Set(HeaderCommandType, req.CommandType)
 	h.Set(HeaderForwardedBy, s.cfg.NodeID)
 	setRequestOptions(h, req.Expected, req.ReturnState, req.Metadata)
+	ctx, span := tracing.Tracer().Start(ctx, "forward "+req.CommandType, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrOwner.String(owner))
+	}
+	tracing.Inject(ctx, h)
 
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Forwarded(owner)
 	}
-	ctx, cancel := context.WithTimeout(s.base, remaining)
+	ctx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
 	resp, err := s.cfg.Conn.RequestMsgWithContext(ctx, fm)
 	ev := s.log.Debug()
@@ -555,22 +577,22 @@ func (s *Server) forward(msg *nats.Msg, req Request, owner string, recv time.Tim
 		return true
 	case err == nil:
 		ev.Str("status", resp.Header.Get("Status")).Msg("transport: owner sent an empty reply")
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "owner "+owner+" sent an empty reply"), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "owner "+owner+" sent an empty reply"), recv)
 		return true
 	case errors.Is(err, nats.ErrNoResponders):
 		ev.Msg("transport: owner has no subscriber; executing here, the event store arbitrates")
 		return false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		ev.Err(err).Msg("transport: forward timed out")
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Timeout, "owner "+owner+" did not answer in time; the command may or may not have been applied"), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Timeout, "owner "+owner+" did not answer in time; the command may or may not have been applied"), recv)
 		return true
 	case errors.Is(err, context.Canceled):
 		ev.Err(err).Msg("transport: forward cancelled by shutdown")
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "node is shutting down; the command may or may not have been applied"), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Unavailable, "node is shutting down; the command may or may not have been applied"), recv)
 		return true
 	default:
 		ev.Err(err).Msg("transport: forward failed")
-		s.answer(msg, req, ErrorReply(req.CommandID, errcode.Unavailable, fmt.Sprintf("forward to owner %s: %v", owner, err)), recv)
+		s.answer(ctx, msg, req, ErrorReply(req.CommandID, errcode.Unavailable, fmt.Sprintf("forward to owner %s: %v", owner, err)), recv)
 		return true
 	}
 }
@@ -622,8 +644,15 @@ func relayedCode(data []byte) string {
 	return r.Error.Code
 }
 
-// answer completes r (command id, node), sends it and reports it to the Observer.
-func (s *Server) answer(msg *nats.Msg, req Request, r Reply, recv time.Time) {
+// answer completes r (command id, node), sends it and reports it to the Observer
+// and on the request's span.
+func (s *Server) answer(ctx context.Context, msg *nats.Msg, req Request, r Reply, recv time.Time) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(tracing.AttrCode.String(r.Code()))
+		if !r.OK {
+			span.SetStatus(codes.Error, r.Code())
+		}
+	}
 	if r.CommandID == "" {
 		r.CommandID = req.CommandID
 	}

@@ -12,7 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ringleader-go/ringleader/tracing"
 	"github.com/ringleader-go/ringleader/transport"
 )
 
@@ -29,6 +33,7 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	timeout := fs.Duration("timeout", 5*time.Second, "Timeout header; rl waits a second longer")
 	expected := fs.String("expected-version", "", "Expected-Version header: any, no_stream, exists or a version number")
 	returnState := fs.Bool("return-state", false, "Return: state header: the reply carries the aggregate's state")
+	traced := fs.Bool("trace", false, "start a trace (W3C traceparent header) and print its id; exported if OTEL_EXPORTER_OTLP_ENDPOINT is set")
 	metadata := map[string]string{}
 	fs.Func("meta", "a Meta- header, key=value, stored in the events' metadata (repeatable)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
@@ -123,6 +128,13 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 	client := transport.NewClient(nc, transport.WithPrefix(*prefix))
 	ctx, cancel := context.WithTimeout(ctx, *timeout+time.Second)
 	defer cancel()
+	if *traced {
+		var end func()
+		if ctx, end, err = startTrace(ctx, env, stderr); err != nil {
+			return err
+		}
+		defer end()
+	}
 	reply, err := client.Send(ctx, commandType, json.RawMessage(body), sendOpts...)
 	if err != nil {
 		return fmt.Errorf("send %s: %w", commandType, err)
@@ -133,4 +145,25 @@ func cmdSend(ctx context.Context, args []string, env func(string) string, stdin 
 		return errFailed
 	}
 	return nil
+}
+
+// startTrace starts the root span of a traced send. Its spans are exported when the
+// OTEL_* variables name a collector; without one the trace still gets an id, which
+// the nodes' spans carry, and which is printed to stderr to look the trace up by.
+func startTrace(ctx context.Context, env func(string) string, stderr io.Writer) (context.Context, func(), error) {
+	shutdown, err := tracing.Setup(ctx, "rl", env)
+	if err != nil {
+		return ctx, nil, err
+	}
+	if !tracing.Enabled(env) {
+		otel.SetTracerProvider(sdktrace.NewTracerProvider()) // ids, no export
+	}
+	ctx, span := tracing.Tracer().Start(ctx, "rl send", trace.WithSpanKind(trace.SpanKindClient))
+	fmt.Fprintf(stderr, "trace %s\n", span.SpanContext().TraceID())
+	return ctx, func() {
+		span.End()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdown(sctx)
+	}, nil
 }

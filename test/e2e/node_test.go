@@ -102,7 +102,7 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("demo failed: %v\n%s", err, text)
 			}
 			for _, want := range []string{c.want, "NATS      nats://127.0.0.1:", "cluster   3 nodes agree on the ring",
-				"admin http://127.0.0.1:", "rejected: insufficient funds", "duplicate: not applied again", "unknown_command"} {
+				"admin http://127.0.0.1:", "rejected (insufficient_funds): insufficient funds", "duplicate: not applied again", "unknown_command"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("demo output lacks %q:\n%s", want, text)
 				}
