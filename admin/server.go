@@ -83,7 +83,8 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /overview", e.overview)
 	mux.HandleFunc("GET /streams/{id}", e.stream)
 	mux.HandleFunc("GET /streams/{id}/commands/{command}", e.command)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	// OpenMetrics, when the scraper asks for it, carries the latency exemplars.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(dashboardHTML)

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ringleader-go/ringleader/handlers"
 )
@@ -99,7 +101,7 @@ func newMetrics(n *Node, commandTypes []string) *metrics {
 }
 
 // CommandDone implements transport.Observer.
-func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed time.Duration) {
+func (m *metrics) CommandDone(ctx context.Context, commandType, code string, forwarded bool, elapsed time.Duration) {
 	if code == "" {
 		code = "ok"
 	}
@@ -110,7 +112,16 @@ func (m *metrics) CommandDone(commandType, code string, forwarded bool, elapsed 
 	if !forwarded { // the owner reports it too: count each command once per cluster
 		m.counts.add(commandType, code)
 	}
-	m.latency.WithLabelValues(commandType).Observe(elapsed.Seconds())
+	latency := m.latency.WithLabelValues(commandType)
+	// A sampled trace becomes the sample's exemplar: a slow bucket links to a trace
+	// that shows where the time went (served in the OpenMetrics format).
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		if e, ok := latency.(prometheus.ExemplarObserver); ok {
+			e.ObserveWithExemplar(elapsed.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	latency.Observe(elapsed.Seconds())
 }
 
 // Handled implements handlers.Observer.

@@ -51,7 +51,7 @@ type recObserver struct {
 	forwarded []string
 }
 
-func (o *recObserver) CommandDone(commandType, code string, forwarded bool, _ time.Duration) {
+func (o *recObserver) CommandDone(_ context.Context, commandType, code string, forwarded bool, _ time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.done = append(o.done, fmt.Sprintf("%s/%s/%v", commandType, code, forwarded))

@@ -59,8 +59,9 @@ type Observer interface {
 	// relayed the request to its owner and the owner's reply (whose code is reported)
 	// went back; to count each command once across a cluster, count calls with
 	// forwarded == false. commandType comes from the subject, i.e. from the client:
-	// map unknown types before using it as a metric label.
-	CommandDone(commandType, code string, forwarded bool, elapsed time.Duration)
+	// map unknown types before using it as a metric label. ctx carries the request's
+	// span, if it is traced (for exemplars).
+	CommandDone(ctx context.Context, commandType, code string, forwarded bool, elapsed time.Duration)
 	// Forwarded is called when this node starts forwarding a request to toNode.
 	Forwarded(toNode string)
 }
@@ -422,7 +423,7 @@ func (s *Server) refuse(msg *nats.Msg, forwarded bool, recv time.Time, why strin
 	ct := s.commandType(msg, forwarded)
 	s.log.Warn().Str("command_type", ct).Str("command_id", msg.Header.Get(HeaderCommandID)).Msg("transport: refused: " + why)
 	s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), errcode.Unavailable, why))
-	s.observe(ct, errcode.Unavailable, false, recv)
+	s.observe(context.Background(), ct, errcode.Unavailable, false, recv)
 }
 
 func (s *Server) commandType(msg *nats.Msg, forwarded bool) string {
@@ -440,7 +441,7 @@ func (s *Server) handle(msg *nats.Msg, forwarded bool, recv time.Time) {
 			s.log.Error().Str("command_type", commandType).Str("command_id", msg.Header.Get(HeaderCommandID)).
 				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("transport: panic while handling a request")
 			s.respond(msg, ErrorReply(msg.Header.Get(HeaderCommandID), errcode.Unavailable, fmt.Sprintf("internal error: %v", p)))
-			s.observe(commandType, errcode.Unavailable, false, recv)
+			s.observe(context.Background(), commandType, errcode.Unavailable, false, recv)
 		}
 	}()
 
@@ -573,7 +574,7 @@ func (s *Server) forward(ctx context.Context, msg *nats.Msg, req Request, owner 
 		if rerr := msg.Respond(resp.Data); rerr != nil {
 			s.log.Warn().Err(rerr).Str("command_id", req.CommandID).Msg("transport: relay reply")
 		}
-		s.observe(req.CommandType, relayedCode(resp.Data), true, recv)
+		s.observe(ctx, req.CommandType, relayedCode(resp.Data), true, recv)
 		return true
 	case err == nil:
 		ev.Str("status", resp.Header.Get("Status")).Msg("transport: owner sent an empty reply")
@@ -664,7 +665,7 @@ func (s *Server) answer(ctx context.Context, msg *nats.Msg, req Request, r Reply
 	if !r.OK {
 		code = r.Code()
 	}
-	s.observe(req.CommandType, code, false, recv)
+	s.observe(ctx, req.CommandType, code, false, recv)
 }
 
 // respond sends r; a reply too large for NATS is replaced by an unavailable one.
@@ -683,8 +684,8 @@ func (s *Server) respond(msg *nats.Msg, r Reply) {
 	}
 }
 
-func (s *Server) observe(commandType, code string, forwarded bool, recv time.Time) {
+func (s *Server) observe(ctx context.Context, commandType, code string, forwarded bool, recv time.Time) {
 	if s.cfg.Observer != nil {
-		s.cfg.Observer.CommandDone(commandType, code, forwarded, s.cfg.Now().Sub(recv))
+		s.cfg.Observer.CommandDone(ctx, commandType, code, forwarded, s.cfg.Now().Sub(recv))
 	}
 }
