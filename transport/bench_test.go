@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ringleader-go/ringleader/transport"
 	"github.com/ringleader-go/ringleader/transport/natstest"
@@ -118,3 +120,25 @@ func benchSends(b *testing.B, prefix, wantNode string) {
 	b.StopTimer()
 	reportLatency(b, lat)
 }
+
+// BenchmarkServerLocalTraced is BenchmarkServerLocal with every command traced and
+// sampled (an SDK tracer provider whose spans are dropped after they end): what
+// tracing on costs a command in the transport, against BenchmarkServerLocal, where
+// tracing is off.
+func BenchmarkServerLocalTraced(b *testing.B) {
+	previous := otel.GetTracerProvider()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardSpans{}))
+	otel.SetTracerProvider(provider)
+	defer otel.SetTracerProvider(previous)
+	prefix := natstest.Prefix(b)
+	startBenchServer(b, prefix, "n1")
+	benchSends(b, prefix, "")
+}
+
+// discardSpans is a span processor that drops every span.
+type discardSpans struct{}
+
+func (discardSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (discardSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (discardSpans) Shutdown(context.Context) error                  { return nil }
+func (discardSpans) ForceFlush(context.Context) error                { return nil }
