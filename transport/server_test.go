@@ -493,11 +493,14 @@ func TestObserverCodes(t *testing.T) {
 	rawRequest(t, nc, prefix+".cmd.Deposit", nil, []byte(`{}`))
 	rawRequest(t, nc, prefix+".cmd.Withdraw", nil, []byte(`{}`))
 	rawRequest(t, nc, prefix+".cmd.Deposit", nil, []byte(`[]`))
-	done, _ := n.obs.snapshot()
+	// The server observes a request just after answering it: wait for the last one.
 	want := []string{"Deposit/ok/false", "Withdraw/rejected/false", "Deposit/invalid/false"}
-	if fmt.Sprint(done) != fmt.Sprint(want) {
-		t.Fatalf("observed %v, want %v", done, want)
-	}
+	waitFor(t, 5*time.Second, func() error {
+		if done, _ := n.obs.snapshot(); fmt.Sprint(done) != fmt.Sprint(want) {
+			return fmt.Errorf("observed %v, want %v", done, want)
+		}
+		return nil
+	})
 }
 
 func TestNewServerReportsEveryProblem(t *testing.T) {
