@@ -20,8 +20,9 @@ build:
 ## test: vet, then every test with the race detector against real PostgreSQL
 ## (RL_TEST_DSN, default postgres://postgres@127.0.0.1:5432/test). With CI=true a
 ## missing service fails the run instead of skipping tests. This includes the chaos
-## suite's CI smoke subset (test/chaos: a dual-ownership partition, a kill -9 and the
-## check that a build without the version check is caught, about a minute and a half;
+## suite's CI smoke subset (test/chaos: a dual-ownership partition, a kill -9, a rolling
+## upgrade from an earlier build and the check that a build without the version check
+## is caught, about two and a half minutes;
 ## it needs root and iptables). The shop example is a Go module of its own, which
 ## `go test ./...` at the root does not enter: its tests run after.
 test: check-services lint

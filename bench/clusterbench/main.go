@@ -168,6 +168,28 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 	print("ceiling: request-reply + grouped append", ceil, "no runtime, the best a command path can do here; "+ceilCPU)
 	print("ceiling, 1 client", ceil1, fmt.Sprintf("p50 %.2fx (NATS round trip + one append)", float64(ceil1.P50)/float64(floor1)))
 
+	// What a user would write instead, side by side: the hand-written pgx loop, and
+	// the runtime's Dispatch called in-process, on the same 10 000 accounts.
+	var handwrittenOps float64
+	if strings.Contains("baseline", onlyCases) {
+		hwSchema := schema + "_handwritten"
+		hw, err := handwritten(ctx, dsn, hwSchema, clients, duration)
+		dropSchema(dsn, hwSchema)
+		if err != nil {
+			return fmt.Errorf("hand-written loop: %w", err)
+		}
+		handwrittenOps = hw.PerSecond()
+		print(fmt.Sprintf("hand-written pgx loop, %dk accounts", baselineAccounts/1000), hw, "read the stream, fold, insert the next version, retry on conflict")
+		ipSchema := schema + "_inprocess"
+		ip, err := inProcess(ctx, dsn, ipSchema, clients, duration)
+		dropSchema(dsn, ipSchema)
+		if err != nil {
+			return fmt.Errorf("in-process Dispatch: %w", err)
+		}
+		print(fmt.Sprintf("in-process Dispatch (bank), %dk accounts", baselineAccounts/1000), ip,
+			fmt.Sprintf("%.2fx the hand-written loop (target 2.5x)", ip.PerSecond()/handwrittenOps))
+	}
+
 	// The node as shipped runs the bank's event handlers (the bank_accounts
 	// projection, the transfer process) beside the commands; "commands only" starts it
 	// without them, to show the command path's own cost.
@@ -216,6 +238,9 @@ func run(dsn, natsURL string, duration time.Duration, clients int) error {
 			extra := fmt.Sprintf("%.0f allocs/cmd (process); %s", loaded.allocs, loaded.cpu)
 			if size == 1 {
 				oneNode = r.PerSecond()
+				if handwrittenOps > 0 {
+					extra += fmt.Sprintf("; %.2fx the hand-written loop (target 1.2x, commands only)", oneNode/handwrittenOps)
+				}
 			} else {
 				extra += fmt.Sprintf("; %.2fx one node", r.PerSecond()/oneNode)
 			}

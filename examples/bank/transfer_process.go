@@ -187,7 +187,10 @@ func transferOutcome(s TransferState, c process.Sent, o process.Outcome) (Transf
 		s.Step = StepMarkDebited
 		return s, []process.Command{process.Tagged(tagMarkDebited, MarkTransferDebited{TransferID: s.TransferID})}, nil
 	case tagMarkDebited:
-		if o.Code == errcode.Rejected && o.Reason == ErrTransferFinished.Reason {
+		// Decided on the reason; a node older than wire contract 1 (during a rolling
+		// upgrade) gives none, and then its message says the same.
+		finished := o.Reason == ErrTransferFinished.Reason || (o.Reason == "" && o.Message == ErrTransferFinished.Message)
+		if o.Code == errcode.Rejected && finished {
 			// The transfer ended (expired) after the withdrawal: give the money back.
 			s.Step, s.Reason = StepRefunding, refused("debit mark of transfer "+s.TransferID)
 			return s, []process.Command{process.Tagged(tagRefund, DepositMoney{AccountNumber: s.FromAccount, Amount: s.Amount})}, nil

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringleader-go/ringleader/test/nodebin"
 )
 
 var (
@@ -36,7 +38,29 @@ type scenario struct {
 	// outage: the fault takes a service every command needs (PostgreSQL, NATS) away,
 	// so no command is expected to succeed while it lasts.
 	outage bool
+	// upgradeFrom: the cluster starts from cmd/node built at this commit
+	// (nodebin.BuildAt), and the fault is a rolling replacement with the working
+	// tree's build (cluster.upgrade); checkUpgrade then requires that old and new
+	// nodes both answered commands while they ran side by side.
+	upgradeFrom string
 }
+
+// upgradeFromCommit is the release the upgrade scenario starts from: the last commit
+// before today's wire-contract change (5462278: Expected-Version, Return, Meta- and
+// Contract headers, unknown headers refused, rejection reasons on the wire and in
+// command_outcomes by migration 4) and the migrations that took process_state,
+// schedules and pii_keys over from the nodes (5-7, 10204f9). Its nodes create those
+// tables themselves and know migrations 1-3 only, so a mixed cluster of it and the
+// working tree exercises every schema and wire change made since.
+const upgradeFromCommit = "9d350a0"
+
+// upgradeDwell is how long the upgrade scenario runs the workload between one
+// node's replacement (once the cluster has re-formed) and the next.
+const upgradeDwell = 3 * time.Second
+
+// isBuildAt reports whether a member's gossiped version is that of the build at
+// upgradeFromCommit (nodebin.BuildAt stamps the commit's hash).
+func isBuildAt(version string) bool { return strings.HasPrefix(version, upgradeFromCommit) }
 
 // Workload minimums: a run whose clients got (almost) nothing done proves nothing.
 // On this 2-core machine runs acknowledge 1,100–9,300 commands overall (make chaos,
@@ -137,6 +161,47 @@ var scenarios = []scenario{
 			}
 			return c.nw.heal
 		}},
+	{name: "rolling-upgrade", nodes: 3, smoke: true, upgradeFrom: upgradeFromCommit, hold: 0,
+		// Nodes of upgradeFromCommit replaced one by one with the working tree's build:
+		// graceful stop, start with the same id and addresses (the first new node
+		// migrates the schema from 3 to today's under the running old nodes), wait for
+		// the cluster to re-form and every handler partition to run once.
+		inject: func(c *cluster) func() {
+			want := map[string]bool{}
+			for _, id := range c.nw.ids {
+				want[id] = true
+			}
+			if err := waitUntil(10*time.Second, func() error { return c.versions(isBuildAt, want) }); err != nil {
+				c.t.Errorf("upgrade: before it, %v", err)
+			}
+			before, err := c.schemaVersion()
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			for i, id := range c.nw.ids {
+				c.upgrade(id)
+				want[id] = false
+				if _, err := c.waitConverged(30*time.Second, c.nw.ids...); err != nil {
+					c.t.Errorf("upgrade of %s: %v", id, err)
+				}
+				if err := c.waitHandlersOwned(30 * time.Second); err != nil {
+					c.t.Errorf("upgrade of %s: handler partitions: %v", id, err)
+				}
+				if err := waitUntil(10*time.Second, func() error { return c.versions(isBuildAt, want) }); err != nil {
+					c.t.Errorf("upgrade of %s: %v", id, err)
+				}
+				if i == 0 {
+					// The first new node migrated the schema the old ones keep using.
+					after, err := c.schemaVersion()
+					if latest := latestMigration(c.t); err != nil || before >= latest || after != latest {
+						c.t.Errorf("upgrade: schema at migration %d before the first new node and %d after it (%v), want below and at %d", before, after, err, latest)
+					}
+				}
+				// Each mixed state serves the workload a while before the next step.
+				time.Sleep(upgradeDwell)
+			}
+			return func() {}
+		}},
 	{name: "rolling-restart", nodes: 3, hold: 0,
 		// Every node in turn: SIGTERM, start again, wait for the cluster to re-form.
 		inject: func(c *cluster) func() {
@@ -162,13 +227,19 @@ type runOptions struct {
 func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	began := time.Now()
 	r := &result{scenario: sc.name, linearizable: "-", strict: "-"}
-	var bin string
-	if o.unsafe {
+	var bin, upgradeTo string
+	switch {
+	case o.unsafe:
 		bin = unsafeNodeBinary(t)
-	} else {
+	case sc.upgradeFrom != "":
+		began := time.Now()
+		bin, upgradeTo = nodebin.BuildAt(t, sc.upgradeFrom), nodeBinary(t)
+		t.Logf("node binaries at %s and of the working tree ready in %s", sc.upgradeFrom, time.Since(began).Round(100*time.Millisecond))
+	default:
 		bin = nodeBinary(t)
 	}
 	c := newCluster(t, sc.nodes, bin)
+	c.upgradeTo = upgradeTo
 	h := newHistory()
 	w := workload{seed: *flagSeed, clients: o.clients, pause: 5 * time.Millisecond}
 
@@ -258,7 +329,15 @@ func runScenario(t *testing.T, sc scenario, o runOptions) *result {
 	checkStore(r, ops, events, projection)
 	checkLinearizable(r, ops, *flagStrict)
 	checkWorkload(r, sc, ops, faultStart, faultEnd)
-	r.maxUnavailable = unavailability(ops, workStart, workEnd)
+	if sc.upgradeFrom != "" {
+		checkUpgrade(r, ops, h.start, c.replacements(), len(c.nw.ids))
+	}
+	var slowest *op
+	r.maxUnavailable, slowest = longestWait(ops, workStart, workEnd)
+	if slowest != nil {
+		r.info = append(r.info, fmt.Sprintf("longest wait %s: %s %s %s, attempts: %s", r.maxUnavailable.Round(time.Millisecond),
+			slowest.Kind, slowest.Account, slowest.ID, strings.Join(slowest.Attempts, ", ")))
+	}
 	r.elapsed = time.Since(began)
 	return r
 }
@@ -277,6 +356,9 @@ func TestChaos(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			r := runScenario(t, sc, runOptions{clients: 4})
 			rows = append(rows, r)
+			for _, n := range r.info {
+				t.Log(n)
+			}
 			for _, n := range r.notes {
 				t.Logf("FINDING (not an invariant without -chaos.strict): %s", n)
 			}
@@ -367,5 +449,40 @@ func checkWorkload(r *result, sc scenario, ops []*op, faultStart, faultEnd int64
 	}
 	if sc.splits && r.views < 2 {
 		r.violate("the fault never split the membership (%d view): the partition had no effect", r.views)
+	}
+}
+
+// checkUpgrade requires that the rolling upgrade replaced every node and that, while
+// old and new builds ran side by side (from the first new node's start to the last
+// old node's stop), nodes of both builds acknowledged commands: the old ones with a
+// schema migrated under them, and the two kinds forwarding to each other. A reply
+// names the node that executed the command; which build that node ran follows from
+// when the reply came and when that node was replaced.
+func checkUpgrade(r *result, ops []*op, start time.Time, steps []replacement, nodes int) {
+	if len(steps) != nodes {
+		r.violate("upgrade: %d of %d nodes replaced", len(steps), nodes)
+		return
+	}
+	at := func(t time.Time) int64 { return int64(t.Sub(start)) }
+	mixedFrom, mixedTo := at(steps[0].started), at(steps[len(steps)-1].stopped)
+	stopped, started := map[string]int64{}, map[string]int64{}
+	for _, s := range steps {
+		stopped[s.id], started[s.id] = at(s.stopped), at(s.started)
+	}
+	oldAcks, newAcks := 0, 0
+	for _, o := range ops {
+		if _, known := stopped[o.Node]; !known || o.Outcome != okOutcome || o.Return < mixedFrom || o.Return > mixedTo {
+			continue
+		}
+		switch {
+		case o.Return < stopped[o.Node]: // before the node's old process was told to stop
+			oldAcks++
+		case o.Call > started[o.Node]: // sent after its new process started
+			newAcks++
+		}
+	}
+	r.info = append(r.info, fmt.Sprintf("upgrade: while the builds were mixed, %d commands acknowledged by old nodes, %d by new ones", oldAcks, newAcks))
+	if oldAcks == 0 || newAcks == 0 {
+		r.violate("upgrade: while the builds were mixed, old nodes acknowledged %d commands and new nodes %d; want some of each", oldAcks, newAcks)
 	}
 }

@@ -26,6 +26,7 @@ type result struct {
 	strict                            string   // rejections included: yes, NO, timeout
 	views                             int      // most distinct membership views seen at once during the fault
 	notes                             []string // findings that are not (yet) invariants
+	info                              []string // what a run measured beyond the table, logged
 	conserved                         bool
 	maxUnavailable, converge, elapsed time.Duration
 	violations                        []string
@@ -540,7 +541,14 @@ func checkLinearizable(r *result, ops []*op, strictIsInvariant bool) {
 // time); an operation left unknown counts from its call to the end of the
 // workload.
 func unavailability(ops []*op, from, to int64) time.Duration {
+	d, _ := longestWait(ops, from, to)
+	return d
+}
+
+// longestWait is unavailability with the operation that waited longest (nil if none).
+func longestWait(ops []*op, from, to int64) (time.Duration, *op) {
 	longest := int64(0)
+	var which *op
 	for _, o := range ops {
 		if o.Call < from || o.Call > to {
 			continue
@@ -549,13 +557,16 @@ func unavailability(ops []*op, from, to int64) time.Duration {
 		if o.Outcome == unknownOutcome || o.Outcome == errorOutcome {
 			end = max(to, o.Call)
 		}
-		longest = max(longest, end-o.Call)
+		if end-o.Call > longest {
+			longest, which = end-o.Call, o
+		}
 	}
-	return time.Duration(longest)
+	return time.Duration(longest), which
 }
 
 // violationKinds names the checkers behind violation messages, for the summary.
 var violationKinds = []struct{ match, kind string }{
+	{"upgrade: ", "rolling upgrade"},
 	{"negative balance", "negative balance"},
 	{"records balance", "event's recorded balance differs from the replay"},
 	{"acknowledged writes", "acknowledged writes not linearizable"},

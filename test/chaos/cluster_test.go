@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
@@ -75,6 +77,12 @@ type cluster struct {
 	db     *pgxpool.Pool
 	logDir string
 	bin    string // the node binary: nodeBinary, or unsafeNodeBinary for the broken build
+	// upgradeTo is the binary the upgrade scenario replaces the nodes with (bin is
+	// then the earlier build); "" in every other scenario.
+	upgradeTo string
+
+	// replaced records each replacement of a node by upgrade, in order.
+	replaced []replacement
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -135,13 +143,19 @@ func adminAddr(id string) string { return fmt.Sprintf("%s:%d", ipOf(id), adminPo
 // start launches node id in its namespace (again, after a kill).
 func (c *cluster) start(id string) {
 	c.t.Helper()
+	c.startBin(id, c.bin)
+}
+
+// startBin launches node id in its namespace from the node binary bin.
+func (c *cluster) startBin(id, bin string) {
+	c.t.Helper()
 	var seeds []string
 	for _, o := range c.nw.ids {
 		if o != id {
 			seeds = append(seeds, fmt.Sprintf("%s:%d", ipOf(o), gossipPort))
 		}
 	}
-	args := []string{"netns", "exec", nsName(id), c.bin, "run",
+	args := []string{"netns", "exec", nsName(id), bin, "run",
 		"--node-id=" + id,
 		fmt.Sprintf("--nats=nats://%s:%d", bridgeIP, natsFwdPort),
 		"--prefix=" + c.prefix,
@@ -258,7 +272,8 @@ func getJSON(u string, v any) error {
 // clusterView is the part of /cluster the suite reads.
 type clusterView struct {
 	Members []struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		Version string `json:"version"` // the member's build, as it gossips it
 	} `json:"members"`
 	Ring struct {
 		Fingerprint string `json:"fingerprint"`
@@ -378,4 +393,76 @@ func (c *cluster) watchViews(d time.Duration) int {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return most
+}
+
+// replacement is one step of a rolling upgrade: when node id's old process was told
+// to stop, and when its new one was started (after the old one exited).
+type replacement struct {
+	id               string
+	stopped, started time.Time
+}
+
+// upgrade replaces node id with a process of c.upgradeTo: a graceful stop (SIGTERM,
+// leave, drain), then a start with the same id and addresses.
+func (c *cluster) upgrade(id string) {
+	c.t.Helper()
+	stopped := time.Now()
+	c.terminate(id)
+	started := time.Now()
+	c.startBin(id, c.upgradeTo)
+	c.mu.Lock()
+	c.replaced = append(c.replaced, replacement{id: id, stopped: stopped, started: started})
+	c.mu.Unlock()
+}
+
+// replacements returns the upgrade steps so far.
+func (c *cluster) replacements() []replacement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]replacement(nil), c.replaced...)
+}
+
+// versions reports nil when every running node lists each member in want with a
+// version for which old(version) is want[id] (true: the member still runs the
+// earlier build).
+func (c *cluster) versions(old func(version string) bool, want map[string]bool) error {
+	for _, id := range c.running() {
+		var v clusterView
+		if err := getJSON("http://"+adminAddr(id)+"/cluster", &v); err != nil {
+			return fmt.Errorf("%s: %v", id, err)
+		}
+		for _, m := range v.Members {
+			if w, ok := want[m.ID]; ok && old(m.Version) != w {
+				return fmt.Errorf("%s lists %s at version %q, want the %s build", id, m.ID, m.Version, map[bool]string{true: "earlier", false: "new"}[w])
+			}
+		}
+	}
+	return nil
+}
+
+// schemaVersion returns the newest migration applied to the scenario's schema.
+func (c *cluster) schemaVersion() (int, error) {
+	var v int
+	err := c.db.QueryRow(context.Background(), "SELECT coalesce(max(version), 0) FROM "+
+		pgx.Identifier{c.schema, "schema_migrations"}.Sanitize()).Scan(&v)
+	return v, err
+}
+
+// latestMigration is the number of the newest migration of the working tree's
+// event store (eventstore/pgstore/migrations/NNNN_name.sql).
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "..", "eventstore", "pgstore", "migrations", "*.sql"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	latest := 0
+	for _, p := range paths {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(p), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: %v", p, err)
+		}
+		latest = max(latest, n)
+	}
+	return latest
 }

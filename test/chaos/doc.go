@@ -54,7 +54,7 @@
 // RL_TEST_DSN (default 127.0.0.1:5432) and NATS on RL_TEST_NATS_URL (default
 // 127.0.0.1:4222). Without them the tests are skipped, or fail when CI=true.
 //
-//	go test ./test/chaos/                          # CI smoke: dual ownership, kill -9, broken build
+//	go test ./test/chaos/                          # CI smoke: dual ownership, kill -9, rolling upgrade, broken build
 //	make chaos                                     # every scenario + the broken-build check
 //	go test -v -run 'TestChaos/split' ./test/chaos/ -args -chaos.all -chaos.seed=7
 //	go test -v -run TestCheckersCatchBrokenBuild ./test/chaos/
@@ -69,12 +69,26 @@
 //
 // # Scenarios
 //
-// dual-owner and kill9-restart are the CI smoke subset; -chaos.all adds split-2+3,
+// dual-owner, kill9-restart and rolling-upgrade are the CI smoke subset; -chaos.all adds split-2+3,
 // majorities-ring, bridge, one-way, pause (SIGSTOP past failure detection, then
 // SIGCONT), long-partition (outlasting suspicion + GossipToTheDeadTime, healed by the
 // rejoin loop), isolate-all (peers, PostgreSQL and NATS), pg-outage and nats-outage
 // (every node loses the service through the forwarder; the shared servers are never
 // restarted, other test packages use them), packet-loss and rolling-restart.
+//
+// # Mixed versions
+//
+// rolling-upgrade starts the cluster from cmd/node built at an earlier release of
+// this repository (upgradeFromCommit, 9d350a0: before the wire-contract change and
+// migrations 4-7; nodebin.BuildAt exports that commit with git archive, builds it with
+// its own go.mod and caches the binary in the user's cache directory), then replaces
+// the nodes one by one with the working tree's build, as docs/deployment.md
+// "Upgrading" describes: SIGTERM, start with the same id and addresses, wait until
+// members, ring and handler partitions agree, run the workload 3 s more, next node.
+// Besides the usual checkers it requires that /cluster lists each member at the
+// expected build after every step, that the first new node migrated the schema from
+// migration 3 to the working tree's newest under the running old nodes, and that nodes of both builds acknowledged commands
+// while they ran side by side (checkUpgrade).
 //
 // TestCheckersCatchBrokenBuild runs the dual-ownership scenario with nodes built with
 // the ringleader_unsafe tag (nodebin.BuildUnsafe; node/unsafe.go: appends ignore the

@@ -41,6 +41,9 @@ type op struct {
 	Version int64  // aggregate_version of an acknowledged op
 	Node    string // node that answered
 	Code    string // error code of the last reply, if any
+	// Attempts lists each attempt's answer ("ok@n2", "timeout@n1", "no answer"), to
+	// explain the longest waits.
+	Attempts []string
 }
 
 // history is every operation of a run, appended by concurrent clients.
@@ -89,14 +92,34 @@ type client struct {
 	budget time.Duration // total time spent retrying one operation
 }
 
+// attemptTimeout is how long one attempt waits for its answer: what a request lost
+// with its node (killed, paused, cut off) costs a client before it retries, and so
+// the failover time a client sees when it cannot be answered by another node sooner.
+// Commands take milliseconds here; 750 ms leaves room for a loaded machine.
+const attemptTimeout = 750 * time.Millisecond
+
+// noAnswer is the code attempt reports when no answer came within attemptTimeout;
+// the client retries at once (the node it reached may be gone), where it backs off
+// after an answer that says to retry later.
+const noAnswer = "no answer"
+
 // attempt makes one request. It returns the reply, or a nil reply when the outcome of
 // this attempt is unknown.
 func (c *client) attempt(typ string, body []byte, commandID string) *wireReply {
 	msg := nats.NewMsg(c.prefix + ".cmd." + typ)
 	msg.Data = body
 	msg.Header.Set("Command-Id", commandID)
-	msg.Header.Set("Timeout", "2s")
-	resp, err := c.nc.RequestMsg(msg, 3*time.Second)
+	// A node answers within Timeout (it stops work a margin before, see the wire
+	// contract), so the client waits exactly that long: a request lost inside a
+	// node that died is given up after attemptTimeout and retried elsewhere.
+	msg.Header.Set("Timeout", attemptTimeout.String())
+	resp, err := c.nc.RequestMsg(msg, attemptTimeout)
+	if errors.Is(err, nats.ErrTimeout) {
+		return &wireReply{Error: &struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}{Code: noAnswer, Message: err.Error()}}
+	}
 	if err != nil {
 		return nil
 	}
@@ -117,13 +140,15 @@ func (c *client) do(o *op, typ string, body map[string]any) *op {
 	o.Call = c.h.now()
 	deadline := time.Now().Add(c.budget)
 	for {
+		t0 := time.Now()
 		r := c.attempt(typ, data, o.ID)
+		o.Attempts = append(o.Attempts, describeAttempt(r, time.Since(t0)))
 		switch {
 		case r != nil && r.OK:
 			o.Outcome, o.Version, o.Node = okOutcome, r.AggregateVersion, r.Node
 		case r != nil && r.Error != nil && r.Error.Code == "rejected":
 			o.Outcome, o.Node, o.Code = rejectedOutcome, r.Node, r.Error.Code
-		case r != nil && (r.Error == nil || (r.Error.Code != "timeout" && r.Error.Code != "unavailable" && r.Error.Code != "conflict")):
+		case r != nil && (r.Error == nil || (r.Error.Code != "timeout" && r.Error.Code != "unavailable" && r.Error.Code != "conflict" && r.Error.Code != noAnswer)):
 			o.Outcome, o.Node = errorOutcome, r.Node
 			if r.Error != nil {
 				o.Code = r.Error.Code + ": " + r.Error.Message
@@ -135,7 +160,9 @@ func (c *client) do(o *op, typ string, body map[string]any) *op {
 				o.Code = "no reply"
 			}
 			if time.Now().Before(deadline) {
-				time.Sleep(200 * time.Millisecond)
+				if o.Code != noAnswer {
+					time.Sleep(200 * time.Millisecond)
+				}
 				continue
 			}
 			o.Outcome = unknownOutcome
@@ -249,4 +276,17 @@ func newClient(id int, prefix string, h *history) (*client, error) {
 		return nil, errors.New("NATS at " + natsTarget() + " is unreachable: " + err.Error())
 	}
 	return &client{id: id, nc: nc, prefix: prefix, h: h, budget: 8 * time.Second}, nil
+}
+
+// describeAttempt says how one attempt ended and how long it took.
+func describeAttempt(r *wireReply, took time.Duration) string {
+	switch {
+	case r == nil:
+		return fmt.Sprintf("no reply (%s)", took.Round(time.Millisecond))
+	case r.OK:
+		return fmt.Sprintf("ok@%s (%s)", r.Node, took.Round(time.Millisecond))
+	case r.Error != nil:
+		return fmt.Sprintf("%s@%s (%s)", r.Error.Code, r.Node, took.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("failed@%s (%s)", r.Node, took.Round(time.Millisecond))
 }

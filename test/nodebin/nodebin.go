@@ -3,7 +3,8 @@
 // flavour, and runs node processes for them (Start). The flavours are a normal build
 // with or without the race detector (Build) and the chaos suite's broken build
 // (BuildUnsafe), compiled with the ringleader_unsafe tag so that appends skip the
-// store's expected-version check.
+// store's expected-version check. BuildAt builds cmd/node as it was at an earlier
+// commit, for the chaos suite's mixed-version upgrade scenario.
 package nodebin
 
 import (
