@@ -92,3 +92,10 @@ services:
 ## check-services: say in one line what make test lacks, and stop, before running it
 check-services:
 	@bash .ci/check-services
+
+## scale: 50 gossip members in one process on 127.0.0.1 (no store, no NATS): how long
+## until all agree on one ring after a join, a graceful leave and a kill, and how many
+## partitions moved against the ideal 1/N; make test runs it with 12 members
+.PHONY: scale
+scale:
+	$(GO) test -count=1 -v -run '^TestRingAgreementAtScale$$' -timeout 5m ./cluster/ -args -scale.members=50
