@@ -95,7 +95,7 @@ func newMetrics(n *Node, commandTypes []string) *metrics {
 		m.known[t] = true
 	}
 	m.registry.MustRegister(m.commands, m.latency, m.forwards, m.conflicts, m.members, m.moves, live,
-		m.handled, m.failures, m.natsErrors, newHandlerCollector(n), newSchedulerCollector(n),
+		m.handled, m.failures, m.natsErrors, newHandlerCollector(n), newSchedulerCollector(n), newPoolCollector(n),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -196,4 +196,31 @@ func (c *commandCounts) snapshot() (byType map[string]map[string]int64, ok, fail
 		byType[typ] = cp
 	}
 	return byType, ok, failed
+}
+
+// poolCollector exports the event store's PostgreSQL connection pool at scrape
+// time: a connection that is taken and never given back shows as acquired
+// connections that do not fall when the node is idle.
+type poolCollector struct {
+	n    *Node
+	desc *prometheus.Desc
+}
+
+func newPoolCollector(n *Node) *poolCollector {
+	return &poolCollector{n: n, desc: prometheus.NewDesc("ringleader_pg_pool_connections",
+		"Connections of the event store's PostgreSQL pool, by state (acquired, idle, max).", []string{"state"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector; nothing without a PostgreSQL store.
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.n.pg == nil {
+		return
+	}
+	st := c.n.pg.Pool().Stat()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(st.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(st.MaxConns()), "max")
 }

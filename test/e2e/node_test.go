@@ -41,6 +41,8 @@ func TestAdminEndpoints(t *testing.T) {
 		`ringleader_commands_total{code="rejected",type="WithdrawMoney"} 1`,
 		`ringleader_live_aggregates 1`,
 		`ringleader_cluster_members 1`,
+		`ringleader_pg_pool_connections{state="max"}`,
+		`ringleader_pg_pool_connections{state="acquired"}`,
 	} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %q", want)
