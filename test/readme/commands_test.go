@@ -83,10 +83,13 @@ var quoted = regexp.MustCompile(`^"([a-z_]+)"`)
 // checkReply checks the output of a `nats req` line: a wire reply of contract 1,
 // with the code its comment names first in quotes ("rejected", …), or ok.
 func checkReply(line, output string) error {
+	// The reply is the line the CLI prints after "Received"; in the walkthrough the
+	// nodes' JSON logs share the output, so take the first line that is a reply.
 	var body string
 	for _, l := range strings.Split(output, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "{") {
-			body = strings.TrimSpace(l)
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, `{"ok":`) {
+			body = l
+			break
 		}
 	}
 	var r struct {
