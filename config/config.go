@@ -272,10 +272,9 @@ func Load(args []string, env func(string) string, usage io.Writer, app ...Settin
 	fs.SetOutput(usage)
 	configFile := fs.String("config", env("RL_CONFIG"), "JSON configuration file (keys as the flags, with _ for -)")
 	given := map[string]string{}
-	defaults := Defaults()
 	for _, s := range all {
 		help := s.usage + " (env " + s.env()
-		if d := s.get(&defaults); d != "" {
+		if d := s.get(&cfg); d != "" { // cfg holds the defaults until the file, env and flags are applied below
 			help += ", default " + d
 		}
 		fs.Func(s.name, help+")", func(v string) error { given[s.name] = v; return nil })

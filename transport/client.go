@@ -136,7 +136,7 @@ func WithTimeout(d time.Duration) SendOption { return func(o *sendOptions) { o.t
 // Reply.OK, or call Reply.Err. A non-nil error means no reply: ErrNoNodes,
 // ErrTimeout (also when ctx's deadline passed), ErrBadReply, or a wrapped
 // marshalling, context or NATS error.
-func (c *Client) Send(ctx context.Context, commandType string, command any, opts ...SendOption) (Reply, error) {
+func (c *Client) Send(ctx context.Context, commandType string, command any, opts ...SendOption) (reply Reply, err error) {
 	var o sendOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -170,7 +170,7 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 	deadline, _ := ctx.Deadline()
 
 	ctx, span := tracing.Tracer().Start(ctx, "send "+commandType, trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
+	defer func() { endSendSpan(span, commandType, reply, err) }()
 	msg := nats.NewMsg(c.prefix + ".cmd." + commandType)
 	msg.Data = body
 	tracing.Inject(ctx, msg.Header)
@@ -199,28 +199,25 @@ func (c *Client) Send(ctx context.Context, commandType string, command any, opts
 			direct.Header.Set(HeaderForwardedBy, clientRouterName)
 			resp, err := c.nc.RequestMsgWithContext(ctx, direct)
 			if !errors.Is(err, nats.ErrNoResponders) {
-				return traced(span, commandType, o.commandID)(c.reply(commandType, resp, err))
+				return c.reply(commandType, resp, err)
 			}
 			// The owner is gone: let the cluster route it.
 		}
 	}
 	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
-	return traced(span, commandType, o.commandID)(c.reply(commandType, resp, err))
+	return c.reply(commandType, resp, err)
 }
 
-// traced returns a function that records a Send's outcome on its span, if traced,
-// and passes it on.
-func traced(span trace.Span, commandType, commandID string) func(Reply, error) (Reply, error) {
-	return func(r Reply, err error) (Reply, error) {
-		if span.IsRecording() {
-			span.SetAttributes(tracing.AttrCommandType.String(commandType), tracing.AttrCommandID.String(r.CommandID),
-				tracing.AttrCode.String(r.Code()), tracing.AttrNode.String(r.Node))
-			if err != nil {
-				span.SetStatus(codes.Error, err.Error())
-			}
+// endSendSpan records a Send's outcome on its span, if traced, and ends it.
+func endSendSpan(span trace.Span, commandType string, r Reply, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrCommandType.String(commandType), tracing.AttrCommandID.String(r.CommandID),
+			tracing.AttrCode.String(r.Code()), tracing.AttrNode.String(r.Node))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 		}
-		return r, err
 	}
+	span.End()
 }
 
 // reply turns a request's outcome into Send's results.

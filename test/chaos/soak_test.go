@@ -96,7 +96,7 @@ func TestSoak(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	fmt.Fprintf(os.Stdout, "%-4s %-16s %12s %12s %12s  %s\n", "node", "series", "start", "end", "slope/min", "last third vs middle")
-	for _, id := range sortedKeys(samples) {
+	for _, id := range slices.Sorted(maps.Keys(samples)) {
 		s := samples[id]
 		if len(s) < 6 {
 			t.Errorf("%s: only %d metric samples in %s", id, len(s), *flagSoak)
@@ -220,5 +220,3 @@ func meanOf(s []soakSample, m int) float64 {
 	}
 	return sum / float64(len(s))
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -5,42 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ringleader-go/ringleader/eventstore/pgstore/pgtest"
+	"github.com/ringleader-go/ringleader/transport/natstest"
 )
-
-// natsCLIVersion is the nats CLI the conformance test drives (.ci/services installs
-// it).
-const natsCLIVersion = "v0.5.0"
-
-// natsCLI finds the nats CLI: $NATS_CLI, then $(go env GOPATH)/bin/nats, then PATH.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("NATS_CLI")}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		candidates = append(candidates, filepath.Join(strings.TrimSpace(string(out)), "bin", "nats"))
-	}
-	if p, err := exec.LookPath("nats"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		out, err := exec.Command(c, "--version").Output()
-		if err == nil && strings.TrimSpace(string(out)) == natsCLIVersion {
-			return c
-		}
-	}
-	pgtest.Unavailable(t, "the nats CLI "+natsCLIVersion+" is not installed (go install github.com/nats-io/natscli/nats@"+natsCLIVersion+", or bash .ci/services)")
-	return ""
-}
 
 // cli sends one command with the nats CLI: `nats request <prefix>.cmd.<type> <body>
 // -H <header> ...`, exactly as the README shows it.
@@ -97,7 +68,7 @@ func want(t *testing.T, what string, r reply, code, reason, field string) {
 // processes (so most requests are forwarded from the node that received them to the
 // aggregate's owner). Every header and every code a client can provoke is tried.
 func TestWireContractWithNATSCLI(t *testing.T) {
-	bin := natsCLI(t)
+	bin := natstest.CLI(t)
 	e := newEnv(t)
 	e.start("n1")
 	e.start("n2")

@@ -46,23 +46,6 @@ func TestEveryShellBlockIsTested(t *testing.T) {
 	}
 }
 
-// natsCLI is the nats CLI's directory for PATH, failing (CI) or skipping without it.
-func natsCLIDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		dir := filepath.Join(strings.TrimSpace(string(out)), "bin")
-		if _, err := os.Stat(filepath.Join(dir, "nats")); err == nil {
-			return dir
-		}
-	}
-	if p, err := exec.LookPath("nats"); err == nil {
-		return filepath.Dir(p)
-	}
-	pgtest.Unavailable(t, "the README's nats lines need the nats CLI (bash .ci/services installs it)")
-	return ""
-}
-
 // withPrefix points a documented subject (rl.…) at the test's own prefix, the one
 // change the test makes to a documented line: it keeps the test apart from others
 // on the shared NATS server.
@@ -160,7 +143,7 @@ func TestBankNodeBlocks(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("no bank-node blocks: the docs' rl and nats examples are not tested")
 	}
-	natsDir := natsCLIDir(t)
+	natsDir := filepath.Dir(natstest.CLI(t))
 	natstest.Connect(t)
 	bin := t.TempDir()
 	node := nodebin.Build(t, false)

@@ -124,7 +124,7 @@ func TestYourOwnDomainWalkthrough(t *testing.T) {
 	cmd.Dir = dir
 	// A prefix of its own keeps the walkthrough's nodes apart from other tests'.
 	cmd.Env = append(os.Environ(), "RL_PREFIX="+natstest.Prefix(t), "RL_NATS="+natstest.URL(),
-		"NATS_URL="+natstest.URL(), "PATH="+natsCLIDir(t)+":"+os.Getenv("PATH"))
+		"NATS_URL="+natstest.URL(), "PATH="+filepath.Dir(natstest.CLI(t))+":"+os.Getenv("PATH"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
